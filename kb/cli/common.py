@@ -1,0 +1,144 @@
+"""What every command shares: the app, the --index option, consoles, and error translation."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="kb",
+    help="A local, offline knowledge base for the research papers in your Markdown reading list.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Results go to stdout, progress and messages to stderr; both plain (no colour) when piped.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index directory [default: $KB_INDEX or ./index]", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class UsageProblem(Exception):
+    """A user mistake in the arguments: exit code 2."""
+
+
+class NotFound(Exception):
+    """What the user asked for does not exist (a paper, a result): exit code 1."""
+
+
+def index_dir(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    return Path(os.environ.get("KB_INDEX") or "index")
+
+
+_DEBUG = {"on": bool(os.environ.get("KB_DEBUG"))}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
+) -> None:
+    if debug:
+        _DEBUG["on"] = True
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _code_for(exc: BaseException) -> int:
+    from kb import store
+
+    if isinstance(exc, UsageProblem):
+        return 2
+    if isinstance(exc, store.Locked):
+        return 3
+    return 1
+
+
+def run_command(func: F) -> F:
+    """Turn library errors into one line on stderr and an exit code; never show a traceback
+    unless --debug (or KB_DEBUG=1) asks for one."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            err.print("kb: interrupted")
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # stdout closed early (e.g. `kb list | head`): not an error for the user
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+        except Exception as exc:
+            known = _known(exc)
+            if _DEBUG["on"]:
+                traceback.print_exc()
+            if known:
+                err.print(f"kb: {exc}", markup=False)
+            else:
+                err.print(
+                    f"kb: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                    markup=False,
+                )
+            raise typer.Exit(_code_for(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _known(exc: BaseException) -> bool:
+    from kb import store
+
+    known: tuple[type[BaseException], ...] = (UsageProblem, NotFound, store.StoreError, OSError)
+    try:
+        from kb.ingest import IngestError
+
+        known += (IngestError,)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from kb.embed import EmbeddingError
+
+        known += (EmbeddingError,)
+    except ImportError:  # pragma: no cover
+        pass
+    for name in (
+        "kb.search:SearchError",
+        "kb.related:RelatedError",
+        "kb.mdedit:EditError",
+        "kb.resolve:ResolveError",
+        "kb.library:LibraryError",
+        "kb.organize:OrganizeError",
+    ):
+        module, _, cls = name.partition(":")
+        mod = sys.modules.get(module)
+        if mod is not None and isinstance(exc, getattr(mod, cls, ())):
+            return True
+    return isinstance(exc, known)
+
+
+def main() -> None:
+    """Entry point of the `kb` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("kb: interrupted")
+        sys.exit(130)

@@ -1,0 +1,111 @@
+"""Plain data passed between the pipeline stages.
+
+Every stage (catalog, extract, link, chunk, embed, index, search) takes and returns these
+dataclasses, so each stage can be tested alone and none reaches into another's storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Link:
+    """A labelled link of a catalog entry: ``[[PDF]](./paper/x.pdf)`` is ``Link("PDF", "./paper/x.pdf")``.
+
+    The title link of an entry has the label ``"paper"``.
+    """
+
+    label: str
+    url: str
+
+
+@dataclass
+class Entry:
+    """One paper as the user wrote it in a Markdown reading list."""
+
+    title: str
+    catalog: str  # absolute path of the Markdown file
+    line: int  # 1-based line of the list item
+    alias: str | None = None  # "(StyleGAN)" before the title
+    topic: list[str] = field(default_factory=list)  # headings plus sub-topic bullets
+    read: bool | None = None  # [x] True, [ ] False, no checkbox None
+    links: list[Link] = field(default_factory=list)
+    venue: str | None = None
+    year: int | None = None
+    org: str | None = None  # trailing organisation, e.g. "Nvidia."
+    authors: str | None = None  # "by A and B" / "- A & B" in lists that name them
+    notes: list[str] = field(default_factory=list)  # parenthesised remarks and remark lines
+
+
+@dataclass
+class PdfMeta:
+    """What a PDF says about itself (document info and first page)."""
+
+    title: str | None = None
+    authors: str | None = None
+    doi: str | None = None
+    arxiv: str | None = None
+    year: int | None = None
+    first_page_title: str | None = None  # largest/first line guess from page 1
+
+
+@dataclass
+class Extraction:
+    """Result of reading one PDF.
+
+    ``status`` is ``ok``, ``no-text`` (scan without a text layer), ``garbled`` (text without a
+    Unicode map) or ``failed``; ``reason`` is a one-line explanation for anything but ``ok``.
+    ``pages[i]`` is the cleaned text of page ``i + 1``.
+    """
+
+    status: str
+    pages: list[str] = field(default_factory=list)
+    meta: PdfMeta = field(default_factory=PdfMeta)
+    reason: str | None = None
+    extractor: str = ""
+
+
+@dataclass
+class Passage:
+    """A span of a paper's text sized for the embedding model."""
+
+    paper_id: str
+    seq: int  # order within the paper
+    page: int  # 1-based page where the passage starts
+    text: str
+    file: str | None = None  # absolute path of the PDF it came from
+    page_end: int | None = None  # last page it covers, when it spans a page break
+
+
+@dataclass
+class CatalogRef:
+    file: str  # absolute path
+    line: int
+
+
+@dataclass
+class Paper:
+    """One paper of the knowledge base: a catalog entry, a PDF, or both linked together."""
+
+    id: str  # stable across runs: slug of alias/title, or of the file name for PDF-only papers
+    title: str
+    alias: str | None = None
+    topics: list[list[str]] = field(default_factory=list)
+    read: bool | None = None
+    venue: str | None = None
+    year: int | None = None
+    org: str | None = None
+    authors: str | None = None
+    note: str | None = None
+    links: list[Link] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # absolute paths of linked PDFs
+    catalog: CatalogRef | None = None
+    status: str = "no-pdf"  # ok, no-pdf, no-text, garbled, failed
+    reason: str | None = None
+    doi: str | None = None
+    arxiv: str | None = None
+    pages: int = 0
+    abstract: str | None = None
+    pdf_title: str | None = None
+    sha256: list[str] = field(default_factory=list)  # content hashes of ``files``

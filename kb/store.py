@@ -1,0 +1,468 @@
+"""On-disk state of a kb index: generations, the SQLite manifest, the vectors, the cache, the lock.
+
+Layout of an index directory (``index/`` by default, ``--index DIR`` or ``KB_INDEX`` override)::
+
+    CURRENT              name of the live generation, replaced atomically (os.replace)
+    gen-000007/          one complete, immutable index generation
+        manifest.sqlite  papers, files, passages, catalogs, settings (versions)
+        vectors.npy      passage vectors, float32, row i = passages.row i
+        paper_vectors.npy  one vector per paper, row = papers.vec_row
+        papers/ passages/  the two tantivy indexes
+    cache.sqlite         extraction and embedding results by file content hash (resumable work)
+    model/               the ONNX export of the embedding model, for fast queries
+    .lock                held by a running ingest
+
+Why generations: an ingest builds a complete new generation in a temporary directory and only then
+points CURRENT at it, so ``kill -9`` at any moment leaves the previous generation live and whole.
+The cache commits after every file, so the next ingest resumes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from kb.models import CatalogRef, Link, Paper, PdfMeta
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.sqlite"
+VECTORS = "vectors.npy"
+PAPER_VECTORS = "paper_vectors.npy"
+CACHE = "cache.sqlite"
+MODEL_DIR = "model"
+LOCK = ".lock"
+MANIFEST_VERSION = "1"
+
+
+class StoreError(Exception):
+    """Base of the index storage errors; the CLI turns each into one line and an exit code."""
+
+
+class NoIndex(StoreError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no kb index at {path}: run `kb ingest PAPER_DIR` first")
+
+
+class IndexMismatch(StoreError):
+    """The index was written by a kb whose formats differ from this one."""
+
+
+class CorruptIndex(StoreError):
+    pass
+
+
+class Locked(StoreError):
+    pass
+
+
+def default_index_dir() -> Path:
+    return Path(os.environ.get("KB_INDEX") or "index")
+
+
+# --------------------------------------------------------------------------- lock
+
+
+@contextlib.contextmanager
+def ingest_lock(root: Path, wait: float, on_wait: callable | None = None) -> Iterator[None]:  # type: ignore[valid-type]
+    """Hold the index's ingest lock; wait up to ``wait`` seconds for another ingest to finish.
+
+    flock is released by the kernel when the holder dies, so a killed ingest never leaves a stale lock.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise Locked(
+                        f"another kb ingest (pid {holder}) is running on {root}; try again when it ends"
+                    ) from None
+                if not told and on_wait:
+                    on_wait()
+                    told = True
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- generations
+
+
+def current_generation(root: Path) -> Path | None:
+    pointer = root / CURRENT
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        return None
+    gen = root / name
+    return gen if name and gen.is_dir() else None
+
+
+def new_generation_dir(root: Path) -> Path:
+    """A fresh temporary directory inside the index for the generation being built."""
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".building-{os.getpid()}-{int(time.time() * 1000)}"
+    tmp.mkdir()
+    return tmp
+
+
+def publish_generation(root: Path, tmp: Path) -> Path:
+    """Move a finished generation into place and point CURRENT at it; keep the previous one.
+
+    The previous generation is kept (a search that opened it a moment ago can finish reading it);
+    older ones are removed.
+    """
+    existing = sorted(p.name for p in root.glob("gen-*") if p.is_dir())
+    number = int(existing[-1].split("-")[1]) + 1 if existing else 1
+    final = root / f"gen-{number:06d}"
+    _fsync_tree(tmp)
+    os.replace(tmp, final)
+    pointer_tmp = root / f".{CURRENT}.tmp"
+    with open(pointer_tmp, "w") as fh:
+        fh.write(final.name + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(pointer_tmp, root / CURRENT)
+    _fsync_dir(root)
+    keep = {final.name}
+    if existing:
+        keep.add(existing[-1])
+    for name in existing:
+        if name not in keep:
+            shutil.rmtree(root / name, ignore_errors=True)
+    return final
+
+
+def clean_stale(root: Path) -> None:
+    """Remove half-built generations left by a killed ingest (call while holding the lock)."""
+    for p in root.glob(".building-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in root.glob(f".{CURRENT}.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+# --------------------------------------------------------------------------- manifest
+
+_MANIFEST_SQL = """
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE papers (
+    id TEXT PRIMARY KEY, vec_row INTEGER, title TEXT NOT NULL, year INTEGER, read INTEGER,
+    status TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE files (
+    path TEXT PRIMARY KEY, sha256 TEXT, size INTEGER, mtime_ns INTEGER, status TEXT NOT NULL,
+    reason TEXT, paper_id TEXT, pages INTEGER, link_method TEXT, link_score REAL, unsure INTEGER,
+    attachment INTEGER
+);
+CREATE TABLE passages (
+    row INTEGER PRIMARY KEY, paper_id TEXT NOT NULL, seq INTEGER NOT NULL, page INTEGER NOT NULL,
+    file TEXT, text TEXT NOT NULL
+);
+CREATE INDEX passages_paper ON passages(paper_id);
+CREATE TABLE catalogs (path TEXT PRIMARY KEY, sha256 TEXT, size INTEGER, mtime_ns INTEGER,
+    entries INTEGER, warnings TEXT);
+"""
+
+
+def paper_to_json(paper: Paper) -> str:
+    return json.dumps(asdict(paper), ensure_ascii=False)
+
+
+def paper_from_json(text: str) -> Paper:
+    data = json.loads(text)
+    data["links"] = [Link(**x) for x in data.get("links", [])]
+    data["catalog"] = CatalogRef(**data["catalog"]) if data.get("catalog") else None
+    return Paper(**data)
+
+
+def write_manifest(
+    gen: Path,
+    settings: dict[str, str],
+    papers: list[Paper],
+    files: list[dict],
+    passages: list[tuple[int, str, int, int, str | None, str]],
+    catalogs: list[dict],
+) -> None:
+    db = sqlite3.connect(gen / MANIFEST)
+    try:
+        db.executescript(_MANIFEST_SQL)
+        db.executemany("INSERT INTO settings VALUES (?, ?)", sorted(settings.items()))
+        db.executemany(
+            "INSERT INTO papers VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    p.id,
+                    i,
+                    p.title,
+                    p.year,
+                    None if p.read is None else int(p.read),
+                    p.status,
+                    paper_to_json(p),
+                )
+                for i, p in enumerate(papers)
+            ],
+        )
+        cols = (
+            "path",
+            "sha256",
+            "size",
+            "mtime_ns",
+            "status",
+            "reason",
+            "paper_id",
+            "pages",
+            "link_method",
+            "link_score",
+            "unsure",
+            "attachment",
+        )
+        db.executemany(
+            f"INSERT INTO files VALUES ({', '.join('?' * len(cols))})",
+            [tuple(f.get(c) for c in cols) for f in files],
+        )
+        db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", passages)
+        ccols = ("path", "sha256", "size", "mtime_ns", "entries", "warnings")
+        db.executemany(
+            "INSERT INTO catalogs VALUES (?, ?, ?, ?, ?, ?)",
+            [tuple(c.get(k) for k in ccols) for c in catalogs],
+        )
+        db.commit()
+    finally:
+        db.close()
+
+
+def write_vectors(gen: Path, passage_vectors: np.ndarray, paper_vectors: np.ndarray) -> None:
+    np.save(gen / VECTORS, np.ascontiguousarray(passage_vectors, dtype=np.float32))
+    np.save(gen / PAPER_VECTORS, np.ascontiguousarray(paper_vectors, dtype=np.float32))
+
+
+class Generation:
+    """Read-only view of the live generation: what search, related, list and status read.
+
+    Opening checks the recorded schema versions, so an index written by another kb fails with a
+    message instead of giving silently empty results.
+    """
+
+    def __init__(self, root: Path, expected: dict[str, str] | None = None) -> None:
+        self.root = root
+        gen = current_generation(root)
+        if gen is None:
+            raise NoIndex(root)
+        self.path = gen
+        try:
+            self.db = sqlite3.connect(f"file:{gen / MANIFEST}?mode=ro", uri=True)
+            self.settings = dict(self.db.execute("SELECT key, value FROM settings"))
+        except sqlite3.DatabaseError as exc:
+            raise CorruptIndex(f"the index at {root} is damaged ({exc}); run `kb ingest --rebuild`") from exc
+        for key, want in (expected or {}).items():
+            have = self.settings.get(key)
+            if have != want:
+                raise IndexMismatch(
+                    f"the index at {root} was built with {key} {have}, this kb needs {want}: "
+                    "run `kb ingest` to rebuild it"
+                )
+        self._papers: list[Paper] | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def papers(self) -> list[Paper]:
+        """All papers, in vector-row order (papers[i] has paper_vectors row i)."""
+        if self._papers is None:
+            rows = self.db.execute("SELECT data FROM papers ORDER BY vec_row").fetchall()
+            self._papers = [paper_from_json(r[0]) for r in rows]
+        return self._papers
+
+    def paper(self, paper_id: str) -> Paper | None:
+        row = self.db.execute("SELECT data FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        return paper_from_json(row[0]) if row else None
+
+    def files(self) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM files ORDER BY path")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def catalogs(self) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM catalogs ORDER BY path")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def passage_rows(self, rows: list[int]) -> dict[int, tuple[str, int, str | None, str]]:
+        """row -> (paper_id, page, file, text) for the given vector rows."""
+        if not rows:
+            return {}
+        out: dict[int, tuple[str, int, str | None, str]] = {}
+        for i in range(0, len(rows), 500):
+            part = rows[i : i + 500]
+            marks = ",".join("?" * len(part))
+            q = f"SELECT row, paper_id, page, file, text FROM passages WHERE row IN ({marks})"
+            for r in self.db.execute(q, part):
+                out[r[0]] = (r[1], r[2], r[3], r[4])
+        return out
+
+    def passages_of(self, paper_id: str) -> list[tuple[int, int, str | None, str]]:
+        """(row, page, file, text) of one paper's passages, in reading order."""
+        return self.db.execute(
+            "SELECT row, page, file, text FROM passages WHERE paper_id = ? ORDER BY seq", (paper_id,)
+        ).fetchall()
+
+    def passage_paper_ids(self) -> list[str]:
+        """paper id of every vector row, in row order (to group passage scores by paper)."""
+        return [r[0] for r in self.db.execute("SELECT paper_id FROM passages ORDER BY row")]
+
+    def vectors(self) -> np.ndarray:
+        return np.load(self.path / VECTORS, mmap_mode="r")
+
+    def paper_vectors(self) -> np.ndarray:
+        return np.load(self.path / PAPER_VECTORS, mmap_mode="r")
+
+    def model_dir(self) -> Path:
+        return self.root / MODEL_DIR / self.settings.get("model_dir", "")
+
+    def tantivy_dir(self, name: str) -> Path:
+        return self.path / name
+
+
+# --------------------------------------------------------------------------- cache
+
+_CACHE_SQL = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS filestat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha256 TEXT);
+CREATE TABLE IF NOT EXISTS extractions (
+    sha256 TEXT, extractor TEXT, status TEXT, reason TEXT, meta TEXT, pages TEXT,
+    PRIMARY KEY (sha256, extractor)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    sha256 TEXT, key TEXT, chunks TEXT, vectors BLOB, PRIMARY KEY (sha256, key)
+);
+CREATE TABLE IF NOT EXISTS textvecs (sha256 TEXT, model TEXT, vector BLOB, PRIMARY KEY (sha256, model));
+"""
+
+
+class Cache:
+    """Work already done, keyed by content hash, committed file by file.
+
+    A renamed or moved PDF has the same hash, so it is never extracted or embedded again; a killed
+    ingest resumes from the last committed file.
+    """
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(root / CACHE, timeout=30)
+            self.db.executescript(_CACHE_SQL)
+        except sqlite3.DatabaseError:
+            # A damaged cache only costs time: start a new one rather than fail.
+            with contextlib.suppress(Exception):
+                self.db.close()
+            for suffix in ("", "-wal", "-shm"):
+                (root / (CACHE + suffix)).unlink(missing_ok=True)
+            self.db = sqlite3.connect(root / CACHE, timeout=30)
+            self.db.executescript(_CACHE_SQL)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def stat_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        row = self.db.execute(
+            "SELECT sha256 FROM filestat WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns)
+        ).fetchone()
+        return row[0] if row else None
+
+    def put_stat(self, path: str, size: int, mtime_ns: int, sha: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO filestat VALUES (?, ?, ?, ?)", (path, size, mtime_ns, sha))
+
+    def get_extraction(self, sha: str, extractor: str) -> tuple[str, str | None, PdfMeta, list[str]] | None:
+        row = self.db.execute(
+            "SELECT status, reason, meta, pages FROM extractions WHERE sha256 = ? AND extractor = ?",
+            (sha, extractor),
+        ).fetchone()
+        if not row:
+            return None
+        return row[0], row[1], PdfMeta(**json.loads(row[2])), json.loads(row[3])
+
+    def put_extraction(
+        self, sha: str, extractor: str, status: str, reason: str | None, meta: PdfMeta, pages: list[str]
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?, ?)",
+            (sha, extractor, status, reason, json.dumps(asdict(meta)), json.dumps(pages, ensure_ascii=False)),
+        )
+
+    def get_chunks(self, sha: str, key: str) -> tuple[list[tuple[int, str]], np.ndarray] | None:
+        row = self.db.execute(
+            "SELECT chunks, vectors FROM chunks WHERE sha256 = ? AND key = ?", (sha, key)
+        ).fetchone()
+        if not row:
+            return None
+        chunks = [tuple(c) for c in json.loads(row[0])]
+        vecs = np.frombuffer(row[1], dtype=np.float32).reshape(len(chunks), -1) if chunks else None
+        return chunks, vecs  # type: ignore[return-value]
+
+    def put_chunks(self, sha: str, key: str, chunks: list[tuple[int, str]], vectors: np.ndarray) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)",
+            (
+                sha,
+                key,
+                json.dumps(chunks, ensure_ascii=False),
+                np.ascontiguousarray(vectors, np.float32).tobytes(),
+            ),
+        )
+
+    def get_textvecs(self, shas: list[str], model: str) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(shas), 500):
+            part = shas[i : i + 500]
+            marks = ",".join("?" * len(part))
+            q = f"SELECT sha256, vector FROM textvecs WHERE model = ? AND sha256 IN ({marks})"
+            for sha, blob in self.db.execute(q, [model, *part]):
+                out[sha] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def put_textvecs(self, items: dict[str, np.ndarray], model: str) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO textvecs VALUES (?, ?, ?)",
+            [(sha, model, np.ascontiguousarray(v, np.float32).tobytes()) for sha, v in items.items()],
+        )
+
+    def commit(self) -> None:
+        self.db.commit()
