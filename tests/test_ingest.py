@@ -100,6 +100,9 @@ def test_unchanged_reingest_does_nothing_and_is_fast(small: tuple[Path, Path]) -
     assert res.returncode == 0, res.stderr
     assert "index up to date" in res.stdout
     assert (index / store.CURRENT).read_text() == before
+    # with no folder, kb ingest re-runs the last ingest of that index
+    res = run_kb("ingest", "--index", str(index), cwd=lib.parent.parent)
+    assert res.returncode == 0 and "index up to date" in res.stdout, res.stderr
 
 
 def test_status_reports_missing_pdfs_and_uncatalogued(small: tuple[Path, Path]) -> None:

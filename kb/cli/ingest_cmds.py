@@ -82,7 +82,13 @@ def _progress(total_hint: int = 0):  # type: ignore[no-untyped-def]
 @app.command()
 @run_command
 def ingest(
-    folders: Annotated[list[Path], typer.Argument(help="Folders (or PDF files) of your library.")],
+    folders: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Folders (or PDF files) of your library [default: those of the last ingest].",
+            show_default=False,
+        ),
+    ] = None,
     index: IndexOpt = None,
     catalog: Annotated[
         list[Path] | None, typer.Option("--catalog", help="A reading-list Markdown file (repeatable).")
@@ -95,10 +101,17 @@ def ingest(
     wait: Annotated[float, typer.Option(help="Seconds to wait for another running ingest.")] = 600.0,
 ) -> None:
     """Read PDFs and reading lists into the index (incremental: unchanged files are skipped)."""
-    from kb import extract
-    from kb.ingest import IngestOptions
+    from kb import extract, store
+    from kb.ingest import IngestOptions, options_from_index
     from kb.ingest import ingest as run_ingest
 
+    if not folders:
+        try:
+            again = options_from_index(index_dir(index))
+        except store.NoIndex:
+            raise UsageProblem("name the folder(s) of your library, e.g. `kb ingest paper/`") from None
+        folders, catalog = again.folders, catalog or again.catalogs
+        extractor = extractor or again.extractor
     options = IngestOptions(
         folders=list(folders),
         index_dir=index_dir(index),
@@ -141,8 +154,8 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
         return
     out.print(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{report.moved} moved, {report.removed} removed, {len(report.failed)} failed; {report.papers} papers, "
-        f"{report.pages} pages, {report.passages} passages in {report.seconds:.1f} s",
+        f"{report.moved} moved, {report.removed} removed, {len(report.failed)} failed; "
+        f"{report.papers} papers, {report.pages} pages, {report.passages} passages in {report.seconds:.1f} s",
         markup=False,
     )
 
