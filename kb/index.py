@@ -125,39 +125,41 @@ def _with_cjk(doc: tantivy.Document, field: str, text: str) -> None:
         doc.add_text(f"{field}_zh", text)
 
 
-def write_indexes(root: Path, papers: Iterable[PaperDoc], passages: Iterable[PassageDoc]) -> None:
-    """Create both indexes from scratch under ``root`` (a fresh generation directory)."""
-    paper_dir = root / PAPER_INDEX
-    paper_dir.mkdir(parents=True)
-    index = tantivy.Index(paper_schema(), path=str(paper_dir))
+def _paper_document(p: PaperDoc) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_text("id", p.id)
+    if p.alias:
+        doc.add_text("alias_exact", p.alias)
+    for name in PAPER_TEXT_FIELDS:
+        _with_cjk(doc, name, getattr(p, name))
+    if p.year is not None:
+        doc.add_integer("year", p.year)
+    doc.add_text("read", p.read)
+    doc.add_text("status", p.status)
+    return doc
+
+
+def _passage_document(s: PassageDoc) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_text("paper_id", s.paper_id)
+    doc.add_integer("row", s.row)
+    doc.add_integer("page", s.page)
+    _with_cjk(doc, "text", s.text)
+    return doc
+
+
+def _write(path: Path, schema: tantivy.Schema, docs: Iterable[tantivy.Document], heap: int) -> None:
+    path.mkdir(parents=True)
+    index = tantivy.Index(schema, path=str(path))
     _register(index)
-    writer = index.writer(heap_size=50_000_000, num_threads=1)
-    for p in papers:
-        doc = tantivy.Document()
-        doc.add_text("id", p.id)
-        if p.alias:
-            doc.add_text("alias_exact", p.alias)
-        for name in PAPER_TEXT_FIELDS:
-            _with_cjk(doc, name, getattr(p, name))
-        if p.year is not None:
-            doc.add_integer("year", p.year)
-        doc.add_text("read", p.read)
-        doc.add_text("status", p.status)
+    writer = index.writer(heap_size=heap, num_threads=1)
+    for doc in docs:
         writer.add_document(doc)
     writer.commit()
     writer.wait_merging_threads()
 
-    passage_dir = root / PASSAGE_INDEX
-    passage_dir.mkdir(parents=True)
-    index = tantivy.Index(passage_schema(), path=str(passage_dir))
-    _register(index)
-    writer = index.writer(heap_size=100_000_000, num_threads=1)
-    for s in passages:
-        doc = tantivy.Document()
-        doc.add_text("paper_id", s.paper_id)
-        doc.add_integer("row", s.row)
-        doc.add_integer("page", s.page)
-        _with_cjk(doc, "text", s.text)
-        writer.add_document(doc)
-    writer.commit()
-    writer.wait_merging_threads()
+
+def write_indexes(root: Path, papers: Iterable[PaperDoc], passages: Iterable[PassageDoc]) -> None:
+    """Create both indexes from scratch under ``root`` (a fresh generation directory)."""
+    _write(root / PAPER_INDEX, paper_schema(), (_paper_document(p) for p in papers), 50_000_000)
+    _write(root / PASSAGE_INDEX, passage_schema(), (_passage_document(s) for s in passages), 100_000_000)
