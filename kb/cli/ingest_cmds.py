@@ -269,17 +269,36 @@ def list_papers(
         err.print("no papers match", markup=False)
         raise typer.Exit(1)
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
-    for col in ("id", "read", "year", "venue", "title", "pdf"):
-        table.add_column(col, overflow="fold" if col == "title" else "ellipsis", no_wrap=col != "title")
-    for p in papers:
-        mark = {True: "x", False: " "}.get(p.read, "-")  # type: ignore[arg-type]
-        pdf = {"ok": "pdf", "no-pdf": "", "no-text": "scan", "garbled": "garbled", "failed": "failed"}.get(
-            p.status, ""
+    status_word = {"ok": "pdf", "no-text": "scan", "garbled": "garbled", "failed": "failed"}
+    rows = [
+        (
+            {True: "[x]", False: "[ ]"}.get(p.read, "   "),  # type: ignore[arg-type]
+            str(p.year or ""),
+            (p.venue or "")[:16],
+            p.title,
+            status_word.get(p.status, ""),
+            p.id,
         )
-        table.add_row(p.id, f"[{mark}]", str(p.year or ""), (p.venue or "")[:18], p.title, pdf)
-    out.print(table)
+        for p in papers
+    ]
+    if not out.is_terminal:  # piped: one plain, tab-separated line per paper, nothing cut
+        for row in rows:
+            sys.stdout.write("\t".join(row) + "\n")
+    else:
+        table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+        for col in ("read", "year", "venue", "title", "pdf", "id"):
+            table.add_column(
+                col,
+                overflow="fold" if col == "title" else "ellipsis",
+                no_wrap=col != "title",
+                style="dim" if col == "id" else None,
+                max_width=24 if col == "id" else None,
+            )
+        for row in rows:
+            table.add_row(*(Text(c) for c in row))
+        out.print(table)
     err.print(f"{len(papers)} papers", markup=False)
 
 
