@@ -1,0 +1,635 @@
+"""Papers most like a given one (or like a piece of text), with reasons a researcher can check.
+
+Similarity of a query paper q to a candidate t mixes three views of the same MiniLM vectors, each
+turned into a z-score over all candidates of this query (so a component whose cosines run high for
+everyone, like passage maxima, weighs no more than one that runs low):
+
+- ``desc``: cosine of the stored paper vectors (descriptor: title, alias, note, topics, abstract).
+  The one view a catalog-only paper has; the prototype showed that without it a catalog-only
+  query (StyleGAN) cannot find its PDF siblings, whose passage means sit elsewhere.
+- ``mean``: cosine of the papers' passage-mean vectors (the descriptor for a paper without text).
+- ``pairs``: passage-level evidence, one matrix product of q's passages against every passage:
+  the mean over q's passages of their best match in t, averaged with the mean over t's passages of
+  their best match in q (a symmetric "chamfer" similarity: two papers are close when most of each
+  has a close counterpart in the other, not when one sentence happens to coincide).
+- ``topic`` (optional): 1 when q and t share a catalog heading path, as the user filed them.
+
+score = sum(w_k * z_k); the weights are in ``Weights`` and were chosen with bench/related_bench.py.
+The query paper, its attachments (a translation is a file of the same paper) and passages that are
+mostly Chinese (MiniLM does not read Chinese) never drive the result. Ties are broken by paper id,
+so the same index always gives the same list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kb import store
+from kb.library import Filters
+from kb.models import Paper
+from kb.resolve import Resolution, resolve_paper
+
+# At most this many passages of the query paper take part (evenly spread over a long book), to keep a
+# 300-page query within the time budget; ordinary papers have fewer.
+MAX_QUERY_PASSAGES = 192
+# A passage whose letters are more than this share CJK is not used as evidence.
+CJK_SHARE = 0.2
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"[a-z][a-z0-9]{2,30}")
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "although",
+        "among",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "done",
+        "down",
+        "during",
+        "each",
+        "either",
+        "else",
+        "et",
+        "etc",
+        "few",
+        "for",
+        "from",
+        "further",
+        "given",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "however",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "least",
+        "less",
+        "let",
+        "like",
+        "made",
+        "make",
+        "makes",
+        "many",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "much",
+        "must",
+        "my",
+        "near",
+        "need",
+        "neither",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "often",
+        "on",
+        "once",
+        "one",
+        "only",
+        "or",
+        "other",
+        "others",
+        "our",
+        "out",
+        "over",
+        "own",
+        "per",
+        "rather",
+        "same",
+        "see",
+        "shall",
+        "she",
+        "should",
+        "show",
+        "shown",
+        "shows",
+        "since",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "though",
+        "through",
+        "thus",
+        "to",
+        "too",
+        "two",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "use",
+        "used",
+        "uses",
+        "using",
+        "very",
+        "via",
+        "was",
+        "we",
+        "well",
+        "were",
+        "what",
+        "when",
+        "where",
+        "whether",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "within",
+        "without",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "al",
+        "fig",
+        "figure",
+        "table",
+        "section",
+        "paper",
+        "papers",
+        "proposed",
+        "approach",
+        "method",
+        "methods",
+        "results",
+        "result",
+        "based",
+        "first",
+        "second",
+        "third",
+        "new",
+        "also",
+        "eq",
+        "equation",
+        "e.g",
+        "i.e",
+        "each",
+        "set",
+        "sets",
+        "number",
+        "work",
+        "works",
+        "case",
+        "cases",
+        "example",
+        "non",
+        "arxiv",
+        "preprint",
+        "proceedings",
+        "conference",
+        "journal",
+        "ieee",
+        "acm",
+        "vol",
+        "pp",
+        "http",
+        "https",
+        "www",
+        "com",
+        "org",
+        "pdf",
+        "doi",
+    ]
+)
+
+
+class RelatedError(Exception):
+    """The query cannot be answered (no vectors in the index, empty text)."""
+
+
+@dataclass
+class Weights:
+    """Weights of the z-scored components (see the module docstring)."""
+
+    desc: float = 1.0
+    mean: float = 0.0
+    pairs: float = 1.0
+    topic: float = 3.0
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass
+class PassageHit:
+    page: int
+    file: str | None
+    snippet: str
+    score: float
+
+
+@dataclass
+class Why:
+    shared_topics: list[str] = field(default_factory=list)
+    shared_terms: list[str] = field(default_factory=list)
+    passages: list[PassageHit] = field(default_factory=list)
+
+
+@dataclass
+class RelatedPaper:
+    paper: Paper
+    score: float
+    why: Why
+
+
+@dataclass
+class RelatedResult:
+    query: str
+    resolution: Resolution | None  # None for --text
+    results: list[RelatedPaper]
+
+
+class Space:
+    """Everything a query needs, loaded once: usable passage vectors grouped by paper, paper vectors.
+
+    Building it reads the vectors once (one gather, one segment sum); each query is then one matrix
+    product and a few segment reductions, never a Python loop over vectors.
+    """
+
+    def __init__(self, gen: store.Generation) -> None:
+        self.gen = gen
+        self.papers = gen.papers()
+        self.index_of = {p.id: i for i, p in enumerate(self.papers)}
+        n = len(self.papers)
+        desc = np.asarray(gen.paper_vectors(), dtype=np.float32)
+        if desc.shape[0] != n:
+            raise RelatedError("the index has no paper vectors: run `kb ingest` (without --no-embed)")
+        self.desc = desc
+        rows = gen.db.execute("SELECT row, paper_id, file FROM passages ORDER BY row").fetchall()
+        attachments = {f["path"] for f in gen.files() if f.get("attachment")}
+        cjk_rows = {
+            r
+            for r, text in gen.db.execute("SELECT row, text FROM passages WHERE text GLOB '*[぀-鿿]*'")
+            if _cjk_share(text) > CJK_SHARE
+        }
+        keep = [
+            (self.index_of[pid], r)
+            for r, pid, f in rows
+            if pid in self.index_of and f not in attachments and r not in cjk_rows
+        ]
+        keep.sort()  # grouped by paper, reading order inside
+        owner = np.array([k[0] for k in keep], dtype=np.int64)
+        self.rows = np.array([k[1] for k in keep], dtype=np.int64)  # vector row of each usable passage
+        vectors = gen.vectors()
+        if len(self.rows) and vectors.shape[0] < int(self.rows.max()) + 1:
+            raise store.CorruptIndex(
+                "the passage vectors do not match the manifest: run `kb ingest --rebuild`"
+            )
+        self.vecs = (
+            np.ascontiguousarray(vectors[self.rows])
+            if len(self.rows)
+            else np.zeros((0, desc.shape[1]), np.float32)
+        )
+        self.counts = np.bincount(owner, minlength=n)
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self.has_text = self.counts > 0
+        self.text_idx = np.flatnonzero(self.has_text)
+        self.empty_idx = np.flatnonzero(~self.has_text)
+        means = desc.copy()
+        if len(self.text_idx):
+            sums = np.add.reduceat(self.vecs, self.starts[self.text_idx], axis=0)
+            means[self.text_idx] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+        self.means = means
+        self.topic_keys = [{tuple(t) for t in p.topics} for p in self.papers]
+
+    # ------------------------------------------------------------------ scoring
+
+    def query_vectors(self, i: int) -> np.ndarray:
+        """The query paper's passage vectors (evenly thinned), or its descriptor when it has no text."""
+        if not self.has_text[i]:
+            return self.desc[i : i + 1]
+        s, c = int(self.starts[i]), int(self.counts[i])
+        take = (
+            np.arange(c) if c <= MAX_QUERY_PASSAGES else np.linspace(0, c - 1, MAX_QUERY_PASSAGES).astype(int)
+        )
+        return self.vecs[s + take]
+
+    def components(self, qv: np.ndarray, qdesc: np.ndarray, qmean: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw similarity components of the query against every paper, and the pair matrix."""
+        n = len(self.papers)
+        sims = qv @ self.vecs.T if len(self.vecs) else np.zeros((len(qv), 0), np.float32)  # the one product
+        fwd = np.zeros(n, np.float32)
+        bwd = np.zeros(n, np.float32)
+        if len(self.text_idx):
+            best_in_paper = np.maximum.reduceat(
+                sims, self.starts[self.text_idx], axis=1
+            )  # (nq, papers with text)
+            fwd[self.text_idx] = best_in_paper.mean(axis=0)
+            best_for_passage = sims.max(axis=0)
+            bwd[self.text_idx] = (
+                np.add.reduceat(best_for_passage, self.starts[self.text_idx]) / self.counts[self.text_idx]
+            )
+        if len(self.empty_idx):  # a paper without text: its descriptor is its only "passage"
+            sd = qv @ self.desc[self.empty_idx].T
+            fwd[self.empty_idx] = sd.mean(axis=0)
+            bwd[self.empty_idx] = sd.max(axis=0)
+        return {
+            "desc": self.desc @ qdesc,
+            "mean": self.means @ qmean,
+            "pairs": (fwd + bwd) / 2,
+            "sims": sims,  # type: ignore[dict-item]
+        }
+
+    def score(
+        self,
+        comp: dict[str, np.ndarray],
+        weights: Weights,
+        topics: set[tuple[str, ...]] | None,
+        exclude: np.ndarray,
+    ) -> np.ndarray:
+        """Weighted sum of z-scored components; excluded papers get -inf."""
+        total = np.zeros(len(self.papers), np.float64)
+        for name in ("desc", "mean", "pairs"):
+            w = getattr(weights, name)
+            if w:
+                total += w * _z(comp[name].astype(np.float64), exclude)
+        if weights.topic and topics:
+            total += weights.topic * np.array([bool(topics & k) for k in self.topic_keys], np.float64)
+        total[exclude] = -np.inf
+        return total
+
+    def scores_for_paper(self, i: int, weights: Weights = DEFAULT_WEIGHTS) -> tuple[np.ndarray, dict]:
+        comp = self.components(self.query_vectors(i), self.desc[i], self.means[i])
+        exclude = np.zeros(len(self.papers), bool)
+        exclude[i] = True
+        return self.score(comp, weights, {tuple(t) for t in self.papers[i].topics}, exclude), comp
+
+
+def _z(x: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    vals = x[~exclude]
+    if len(vals) < 2:
+        return np.zeros_like(x)
+    sd = float(vals.std())
+    return (x - float(vals.mean())) / (sd if sd > 1e-9 else 1.0)
+
+
+def _cjk_share(text: str) -> float:
+    letters = sum(1 for ch in text if ch.isalpha())
+    return len(_CJK.findall(text)) / letters if letters else 0.0
+
+
+def rank(scores: np.ndarray, papers: list[Paper], limit: int, filters: Filters | None = None) -> list[int]:
+    """Best first, ties by id (stable for a given index), only papers the filters accept."""
+    order = sorted(
+        (i for i in range(len(papers)) if np.isfinite(scores[i])),
+        key=lambda i: (-round(float(scores[i]), 9), papers[i].id),
+    )
+    if filters is not None:
+        order = [i for i in order if filters.match(papers[i])]
+    return order[:limit]
+
+
+# ---------------------------------------------------------------------- the public entry point
+
+
+def related(
+    gen: store.Generation,
+    query: str,
+    *,
+    limit: int = 10,
+    filters: Filters | None = None,
+    text: bool = False,
+    weights: Weights = DEFAULT_WEIGHTS,
+    space: Space | None = None,
+) -> RelatedResult:
+    """The ``limit`` papers most like the one ``query`` names (or like ``query`` as text), explained."""
+    space = space or Space(gen)
+    papers = space.papers
+    exclude = np.zeros(len(papers), bool)
+    if text:
+        if not query.strip():
+            raise RelatedError("the text to compare with is empty")
+        from kb.embed import OnnxEncoder
+
+        vec = OnnxEncoder(gen.model_dir(), gen.settings.get("model_version", "")).encode([query])[0]
+        comp = space.components(vec[None, :], vec, vec)
+        scores = space.score(comp, weights, None, exclude)
+        resolution = None
+        query_words = _words(query)
+        query_topics: set[tuple[str, ...]] = set()
+    else:
+        resolution = resolve_paper(gen, query)
+        qi = space.index_of[resolution.paper.id]
+        scores, comp = space.scores_for_paper(qi, weights)
+        query_words = _paper_words(gen, space, qi)
+        query_topics = {tuple(t) for t in resolution.paper.topics}
+    chosen = rank(scores, papers, limit, filters)
+    explain = _Explainer(gen, space, query_words)
+    results = []
+    for j in chosen:
+        why = Why(
+            shared_topics=[" / ".join(t) for t in sorted(query_topics & space.topic_keys[j])]
+            or _shared_levels(query_topics, space.topic_keys[j]),
+            shared_terms=explain.shared_terms(j),
+            passages=explain.passages(j, comp["sims"]),
+        )
+        results.append(RelatedPaper(papers[j], float(scores[j]), why))
+    return RelatedResult(query, resolution, results)
+
+
+def _shared_levels(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> list[str]:
+    """Shared headings at any level when no whole path is shared ("GAN" for GAN/StyleGAN and GAN)."""
+    la = {x for t in a for x in t}
+    lb = {x for t in b for x in t}
+    return sorted(la & lb)
+
+
+# ---------------------------------------------------------------------- explanations
+
+
+def _words(text: str) -> Counter:
+    return Counter(w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS)
+
+
+def _paper_text(gen: store.Generation, space: Space, i: int) -> list[tuple[int, int, str | None, str]]:
+    """The usable passages of paper ``i`` as (row, page, file, text)."""
+    rows = space.rows[space.starts[i] : space.starts[i] + space.counts[i]].tolist()
+    got = gen.passage_rows(rows)
+    return [(r, got[r][1], got[r][2], got[r][3]) for r in rows if r in got]
+
+
+def _descriptor_text(p: Paper) -> str:
+    parts = [p.title, p.alias or "", p.note or "", " ".join(" ".join(t) for t in p.topics), p.abstract or ""]
+    return " ".join(parts)
+
+
+def _paper_words(gen: store.Generation, space: Space, i: int) -> Counter:
+    p = space.papers[i]
+    words = _words(_descriptor_text(p))
+    for _r, _page, _f, text in _paper_text(gen, space, i):
+        words.update(_words(text))
+    return words
+
+
+class _Explainer:
+    """Shared distinctive terms (tf-idf over passages) and the best matching passages of a result."""
+
+    def __init__(self, gen: store.Generation, space: Space, query_words: Counter) -> None:
+        self.gen = gen
+        self.space = space
+        self.query_words = query_words
+        self.q_total = max(1, sum(query_words.values()))
+        self._idf: dict[str, float] = {}
+        self._searcher = None
+        self._n_docs = 1
+
+    def _idf_of(self, words: list[str]) -> dict[str, float]:
+        missing = [w for w in words if w not in self._idf]
+        if missing:
+            from kb.index import analyze, open_index
+
+            if self._searcher is None:
+                index = open_index(self.gen.tantivy_dir("passages"))
+                self._searcher = index.searcher()
+                self._n_docs = max(1, self._searcher.num_docs)
+            stems = analyze("en", " ".join(missing))
+            for w, s in zip(missing, stems, strict=False):
+                df = self._searcher.doc_freq("text", s)
+                self._idf[w] = float(np.log((self._n_docs + 1) / (df + 1)))
+        return {w: self._idf.get(w, 0.0) for w in words}
+
+    def shared_terms(self, j: int, n: int = 5) -> list[str]:
+        p = self.space.papers[j]
+        words = _words(_descriptor_text(p))
+        for _r, _page, _f, text in _paper_text(self.gen, self.space, j):
+            words.update(_words(text))
+        shared = [w for w in words if w in self.query_words]
+        if not shared:
+            return []
+        idf = self._idf_of(shared)
+        t_total = max(1, sum(words.values()))
+        weight = {w: min(self.query_words[w] / self.q_total, words[w] / t_total) * idf[w] for w in shared}
+        best = sorted(shared, key=lambda w: (-weight[w], w))
+        return [w for w in best[:n] if weight[w] > 0]
+
+    def passages(self, j: int, sims: np.ndarray, n: int = 1) -> list[PassageHit]:
+        """The passage(s) of result ``j`` that best match any passage of the query."""
+        c = int(self.space.counts[j])
+        if c == 0 or sims.shape[1] == 0:
+            return []
+        s = int(self.space.starts[j])
+        col_best = sims[:, s : s + c].max(axis=0)
+        order = sorted(range(c), key=lambda k: (-float(col_best[k]), k))
+        rows = [int(self.space.rows[s + k]) for k in order[: max(n * 3, n)]]
+        got = self.gen.passage_rows(rows)
+        hits: list[PassageHit] = []
+        pages: set[tuple[str | None, int]] = set()
+        for k, r in zip(order, rows, strict=False):
+            if r not in got or len(hits) >= n:
+                continue
+            _pid, page, file, text = got[r]
+            if (file, page) in pages:
+                continue
+            pages.add((file, page))
+            hits.append(PassageHit(page, file, _snippet(text), float(col_best[k])))
+        return hits
+
+
+def _snippet(text: str, width: int = 240) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[:width].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+def result_json(result: RelatedResult, cwd=None) -> dict:  # type: ignore[no-untyped-def]
+    """The ``--json`` form of a result."""
+    from kb.library import rel_path
+
+    res = result.resolution
+    return {
+        "query": result.query,
+        "resolved": {"id": res.paper.id, "title": res.paper.title, "method": res.method} if res else None,
+        "results": [
+            {
+                "id": r.paper.id,
+                "title": r.paper.title,
+                "score": round(r.score, 4),
+                "files": [rel_path(f, cwd) for f in r.paper.files],
+                "topics": [" / ".join(t) for t in r.paper.topics],
+                "why": {
+                    "shared_topics": r.why.shared_topics,
+                    "shared_terms": r.why.shared_terms,
+                    "passages": [
+                        {
+                            "page": h.page,
+                            "file": rel_path(h.file, cwd) if h.file else None,
+                            "snippet": h.snippet,
+                        }
+                        for h in r.why.passages
+                    ],
+                },
+            }
+            for r in result.results
+        ],
+    }
