@@ -29,10 +29,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from kb.models import CatalogRef, Link, Paper, PdfMeta
+
+if TYPE_CHECKING:  # numpy costs 30 ms at start-up: keyword search never needs it
+    import numpy as np
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.sqlite"
@@ -270,6 +272,8 @@ def write_manifest(
 
 
 def write_vectors(gen: Path, passage_vectors: np.ndarray, paper_vectors: np.ndarray) -> None:
+    import numpy as np
+
     np.save(gen / VECTORS, np.ascontiguousarray(passage_vectors, dtype=np.float32))
     np.save(gen / PAPER_VECTORS, np.ascontiguousarray(paper_vectors, dtype=np.float32))
 
@@ -349,9 +353,13 @@ class Generation:
         return [r[0] for r in self.db.execute("SELECT paper_id FROM passages ORDER BY row")]
 
     def vectors(self) -> np.ndarray:
+        import numpy as np
+
         return np.load(self.path / VECTORS, mmap_mode="r")
 
     def paper_vectors(self) -> np.ndarray:
+        import numpy as np
+
         return np.load(self.path / PAPER_VECTORS, mmap_mode="r")
 
     def model_dir(self) -> Path:
@@ -428,6 +436,8 @@ class Cache:
         )
 
     def get_chunks(self, sha: str, key: str) -> tuple[list[tuple[int, str]], np.ndarray] | None:
+        import numpy as np
+
         row = self.db.execute(
             "SELECT chunks, vectors FROM chunks WHERE sha256 = ? AND key = ?", (sha, key)
         ).fetchone()
@@ -438,6 +448,8 @@ class Cache:
         return chunks, vecs  # type: ignore[return-value]
 
     def put_chunks(self, sha: str, key: str, chunks: list[tuple[int, str]], vectors: np.ndarray) -> None:
+        import numpy as np
+
         self.db.execute(
             "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)",
             (
@@ -449,6 +461,8 @@ class Cache:
         )
 
     def get_textvecs(self, shas: list[str], model: str) -> dict[str, np.ndarray]:
+        import numpy as np
+
         out: dict[str, np.ndarray] = {}
         for i in range(0, len(shas), 500):
             part = shas[i : i + 500]
@@ -459,6 +473,8 @@ class Cache:
         return out
 
     def put_textvecs(self, items: dict[str, np.ndarray], model: str) -> None:
+        import numpy as np
+
         self.db.executemany(
             "INSERT OR REPLACE INTO textvecs VALUES (?, ?, ?)",
             [(sha, model, np.ascontiguousarray(v, np.float32).tobytes()) for sha, v in items.items()],
