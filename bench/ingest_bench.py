@@ -43,8 +43,10 @@ def main() -> None:
     report = ingest(IngestOptions(folders=corpora, index_dir=index, cwd=work, rebuild=True))
     full = time.perf_counter() - t0
     pages = report.pages
-    print(f"\nfull ingest: {report.added + report.updated + report.unchanged} files, {pages} pages, "
-          f"{report.passages} passages, {report.papers} papers, {full:.1f} s, {pages / full:.1f} pages/s")
+    print(
+        f"\nfull ingest: {report.added + report.updated + report.unchanged} files, {pages} pages, "
+        f"{report.passages} passages, {report.papers} papers, {full:.1f} s, {pages / full:.1f} pages/s"
+    )
     print(f"{'stage':10} {'seconds':>8} {'pages/s':>9}")
     for stage, secs in report.timings.items():
         rate = pages / secs if secs > 0 else float("inf")
@@ -55,12 +57,16 @@ def main() -> None:
         t = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "kb", "ingest", *map(str, corpora), "--index", str(index)],
-            cwd=work, capture_output=True, text=True,
+            cwd=work,
+            capture_output=True,
+            text=True,
         )
         runs.append(time.perf_counter() - t)
         assert "up to date" in proc.stdout, proc.stdout + proc.stderr
-    print(f"\nunchanged re-ingest (whole process): median {statistics.median(runs):.2f} s "
-          f"(min {min(runs):.2f}, max {max(runs):.2f}; target < 1 s)")
+    print(
+        f"\nunchanged re-ingest (whole process): median {statistics.median(runs):.2f} s "
+        f"(min {min(runs):.2f}, max {max(runs):.2f}; target < 1 s)"
+    )
 
     gen = Generation(index)
     texts = [r[0] for r in gen.db.execute("SELECT text FROM passages ORDER BY row")]
@@ -73,10 +79,15 @@ def main() -> None:
     t = time.perf_counter()
     encoder.encode(texts)
     embed_only = time.perf_counter() - t
-    print(f"\nembedding stage alone: {len(texts)} passages in {embed_only:.1f} s "
-          f"({len(texts) / embed_only:.1f} passages/s, {pages / embed_only:.1f} pages/s) + model load {load:.1f} s")
-    print(f"full ingest / embedding alone: {full / embed_only:.2f} "
-          f"(with model load: {full / (embed_only + load):.2f}; target <= 1.25)")
+    print(
+        f"\nembedding stage alone: {len(texts)} passages in {embed_only:.1f} s "
+        f"({len(texts) / embed_only:.1f} passages/s, {pages / embed_only:.1f} pages/s) "
+        f"+ model load {load:.1f} s"
+    )
+    print(
+        f"full ingest / embedding alone: {full / embed_only:.2f} "
+        f"(with model load: {full / (embed_only + load):.2f}; target <= 1.25)"
+    )
 
 
 if __name__ == "__main__":

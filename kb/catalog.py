@@ -40,6 +40,7 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
 _HR = re.compile(r"^ {0,3}([-*_])(?:\s*\1){2,}\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _ITEM = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])(?:\s+(.*))?$")
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
 _QUOTE = re.compile(r"^\s*>\s?(.*)$")
 _CHECKBOX = re.compile(r"^\[([ xX])\]\s*")
 _SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
@@ -348,7 +349,7 @@ def _handle_item(
 ) -> None:
     line = lines[i]
     has_checkbox = bool(_CHECKBOX.match(body))
-    links = list(_LINK.finditer(body))
+    links = list(_LINK.finditer(_CODE_SPAN.sub(" ", body)))
     under_paper = state.current is not None and line.indent > state.current_indent
     if under_paper and not has_checkbox and not links:
         _add_note(state.current, body)
@@ -455,6 +456,12 @@ def _parse_item(body: str) -> _Inline | None:
     text = body.replace("**", "").strip()
     read = None
     checkbox = _CHECKBOX.match(text)
+    # Inline code is prose about Markdown (a README explaining a list), never a paper's link.
+    text = (
+        text[: checkbox.end()] + _CODE_SPAN.sub(" ", text[checkbox.end() :])
+        if checkbox
+        else _CODE_SPAN.sub(" ", text)
+    )
     if checkbox:
         read = checkbox.group(1).lower() == "x"
         text = text[checkbox.end() :]

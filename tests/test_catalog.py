@@ -418,3 +418,11 @@ def test_discover_catalogs(tmp_path: Path) -> None:
         ]
     )
     assert discover_catalogs([tmp_path], tmp_path).count((tmp_path / "README.md").resolve()) == 1
+
+
+def test_inline_code_in_a_project_readme_is_not_a_paper() -> None:
+    text = "- Checkbox items are papers: `[x]` read, e.g. `- [x] [Title](paper.pdf)`\n"
+    text += "- [ ] Real paper `with code` [[PDF]](x.pdf)\n"
+    entries = parse_text(text, "README.md")
+    assert [e.title for e in entries] == ["Real paper"]
+    assert entries[0].links[0].url == "x.pdf"

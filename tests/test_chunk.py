@@ -38,7 +38,8 @@ def test_reference_list_is_dropped_but_appendix_kept() -> None:
         "Introduction " + _words(100),
         "Method " + _words(100),
         "Results " + _words(50) + "\nReferences\n[1] Karras et al. A style-based generator. CVPR 2019.",
-        "[2] Isola et al. Image-to-image translation. CVPR 2017.\nAppendix A\nProof of the theorem " + _words(60),
+        "[2] Isola et al. Image-to-image translation. CVPR 2017.\nAppendix A\nProof of the theorem "
+        + _words(60),
     ]
     text = " ".join(c.text for c in chunk_pages(pages))
     assert "Karras" not in text and "Isola" not in text
