@@ -12,6 +12,7 @@ from kb.cli.common import app, main
 # Importing the command modules registers their commands on ``app``.
 from kb.cli import ingest_cmds  # noqa: E402,F401  isort: skip
 from kb.cli import related_cmds  # noqa: E402,F401  isort: skip
+from kb.cli import search_cmds  # noqa: E402,F401  isort: skip
 from kb.cli import organize_cmds  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main"]

@@ -1,0 +1,712 @@
+"""`kb search`: keyword (BM25), semantic (embeddings) and hybrid ranking of papers, with passages.
+
+Design, and why:
+- Results are papers. Two tantivy indexes are searched: the paper index (title, alias, note,
+  topic, venue, authors, file name, abstract; catalog-only papers live only here) and the passage
+  index (PDF text by page). A paper's keyword score is its metadata BM25 score (fields boosted,
+  see ``FIELD_BOOSTS``) plus its best passage scores with decaying weights, so a paper whose title
+  says the words beats one that mentions them once on page 9, and several good passages beat one.
+- Semantic: the query vector against every passage vector and every paper vector, as two matrix
+  products. A paper with text scores 0.7 x its paper ("descriptor": title, note, topics, abstract)
+  vector + 0.3 x its best passage; a paper without text scores its descriptor alone. The best of a
+  100-page book's passages is high by chance more often than a 10-page paper's; the descriptor says
+  what the paper is about and pulls such chance maxima back (``Tuning.paper_weight``).
+- Hybrid: a convex combination of the two scores, each normalised per query (keyword by its best
+  score, cosine between the 100th and the best paper), weight ``Tuning.alpha`` on the semantic side.
+  Unlike reciprocal-rank fusion it keeps "how much better than the rest": a clear title match is
+  not outvoted by a paper that is merely ranked second by the other side. The choice and its
+  numbers: ``bench/search_bench.py --sweep`` (RRF at k=10/30/60 lost on both sets; alpha 0.6-0.7
+  gained on pwl-dev but lost more on userlib; 0.3-0.4 lost on both).
+- Snippets: the passages that matched the keywords (highlighted), else the semantically closest
+  passages; for catalog-only papers, the field that matched (note, topic, title, venue).
+
+numpy and onnxruntime are imported only for semantic and hybrid modes: a keyword search must start
+fast.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kb import query as qmod
+from kb.library import Filters, LibraryError
+from kb.models import Paper
+
+if TYPE_CHECKING:
+    import tantivy
+
+    from kb.embed import OnnxEncoder
+    from kb.store import Generation
+
+MODES = ("hybrid", "keyword", "semantic")
+
+# Field weights of the paper index. Title and alias name the paper; the user's own note and topic
+# say what it is about; venue, authors, file name and abstract are weaker evidence.
+FIELD_BOOSTS = {
+    "title": 3.0,
+    "alias": 3.0,
+    "note": 2.0,
+    "topic": 2.0,
+    "filename": 1.5,
+    "venue": 1.0,
+    "authors": 1.0,
+    "abstract": 1.0,
+}
+PASSAGE_WEIGHTS = (1.0, 0.5, 0.25)  # best, second, third passage of a paper in the keyword score
+NO_TEXT_BOOST = 1.0  # a paper without text adds this share of its metadata score in place of passages
+PASSAGE_HITS = 400  # keyword passage hits read per query (enough for every paper's best three)
+SEMANTIC_TOP_ROWS = 2000  # passage rows considered for snippets in semantic mode
+SNIPPET_CHARS = 240
+MAX_HITS = 3
+SHOWN_META = ("note", "topic", "venue", "title", "alias")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The ranking knobs that bench/search_bench.py --sweep varies; the defaults won on both query sets.
+
+    Read from the module global ``TUNING`` at every call (never bound as a default argument), so a
+    sweep that replaces ``TUNING`` really changes the ranking.
+    """
+
+    fusion: str = "cc"  # "cc": convex combination of normalised scores; "rrf": reciprocal-rank fusion
+    alpha: float = 0.5  # weight of the semantic side in "cc"
+    rrf_k: int = 60  # the RRF constant, for "rrf"
+    # Share of the descriptor vector in a paper-with-text's semantic score; None: the better of
+    # descriptor and best passage (the earlier rule, kept for the sweep).
+    paper_weight: float | None = 0.7
+    semantic_depth: int = 100  # semantic candidates fused (the rest of the library is noise)
+
+
+TUNING = Tuning()
+
+
+class SearchError(Exception):
+    """A search that cannot run (bad query, no vectors for semantic search)."""
+
+
+class QueryProblem(SearchError):
+    """The query itself is wrong: a usage error (exit 2)."""
+
+
+@dataclass
+class SearchOptions:
+    query: str
+    mode: str = "hybrid"
+    limit: int = 10
+    filters: Filters = field(default_factory=Filters)
+
+
+@dataclass
+class Hit:
+    """Why a paper matched: a passage (page, file) or a catalog field, with highlight ranges."""
+
+    field: str  # "text", "title", "alias", "note", "topic", "venue"
+    snippet: str
+    page: int | None = None
+    file: str | None = None
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    paper: Paper
+    score: float
+    hits: list[Hit]
+    fuzzy: bool = False  # matched only through a typo-tolerant term
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    mode: str
+    results: list[Result]
+    fuzzy_terms: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- query terms
+
+
+@dataclass
+class _Terms:
+    """A clause turned into index tokens: English stems and runs of Han characters."""
+
+    clause: qmod.Clause
+    stems: list[str]
+    han: list[str]
+    fuzzy: list[str] = field(default_factory=list)  # stems with no exact hit, searched with typos
+
+
+_HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3040-\u30ff]+")
+
+
+def _clause_terms(clause: qmod.Clause, single: bool) -> _Terms:
+    from kb.index import analyze
+
+    han = _HAN_RUN.findall(clause.text)
+    rest = _HAN_RUN.sub(" ", clause.text)
+    pairs = [(tok, w) for w in re.findall(r"[^\W_]+", rest) for tok in analyze("en", w)]
+    if not clause.phrase and not single and any(not qmod.is_stop_word(w) for _t, w in pairs):
+        # In a many-word query a stop word adds noise, not meaning.
+        pairs = [(t, w) for t, w in pairs if not qmod.is_stop_word(w)]
+    stems = [t for t, _w in pairs]
+    return _Terms(clause=clause, stems=stems, han=han)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class _Engine:
+    def __init__(self, gen: Generation) -> None:
+        import tantivy
+
+        from kb.index import open_index
+
+        self.gen = gen
+        self.t = tantivy
+        self.papers = gen.papers()
+        self.by_id = {p.id: p for p in self.papers}
+        self.pidx = open_index(gen.tantivy_dir("papers"))
+        self.sidx = open_index(gen.tantivy_dir("passages"))
+        self.psearcher = self.pidx.searcher()
+        self.ssearcher = self.sidx.searcher()
+        self.pschema = self.pidx.schema
+        self.sschema = self.sidx.schema
+        self._row_pid: list[str] | None = None
+
+    def row_pid(self) -> list[str]:
+        if self._row_pid is None:
+            self._row_pid = self.gen.passage_paper_ids()
+        return self._row_pid
+
+    # ---- query building
+
+    def _exists(self, token: str, fields: list[str], passages: bool) -> bool:
+        if any(self.psearcher.doc_freq(f, token) for f in fields if f != "text"):
+            return True
+        return passages and self.ssearcher.doc_freq("text", token) > 0
+
+    def _field_query(
+        self, schema: tantivy.Schema, fname: str, terms: _Terms, hyphen_bonus: bool
+    ) -> tantivy.Query | None:
+        """The query for one clause in one text field (and its ``_zh`` twin for Han runs)."""
+        Q, Occur = self.t.Query, self.t.Occur
+        parts: list[tantivy.Query] = []
+        stems = terms.stems
+        if stems:
+            if terms.clause.phrase and len(stems) > 1:
+                parts.append(Q.phrase_query(schema, fname, stems))
+            else:
+                subs = []
+                for s in stems:
+                    if s in terms.fuzzy:
+                        dist = 2 if len(s) >= 8 else 1
+                        subs.append(Q.fuzzy_term_query(schema, fname, s, distance=dist))
+                    else:
+                        subs.append(Q.term_query(schema, fname, s))
+                if len(subs) == 1:
+                    parts.append(subs[0])
+                else:
+                    # A hyphenated word ("Therac-25", "lip-sync"): any part may match, all parts rank
+                    # higher, adjacency higher still. Requiring the phrase would miss "Therac 25" split
+                    # by a line break, or a paper whose title says only "therac".
+                    should = [(Occur.Should, s) for s in subs]
+                    if hyphen_bonus:
+                        should.append((Occur.Should, Q.phrase_query(schema, fname, stems)))
+                    parts.append(Q.boolean_query(should))
+        for run in terms.han:
+            chars = list(run)
+            zh = f"{fname}_zh"
+            parts.append(
+                Q.term_query(schema, zh, chars[0]) if len(chars) == 1 else Q.phrase_query(schema, zh, chars)
+            )
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return Q.boolean_query([(Occur.Must, p) for p in parts])
+
+    def clause_paper_query(self, terms: _Terms) -> tantivy.Query | None:
+        Q = self.t.Query
+        fields = (
+            [terms.clause.field]
+            if terms.clause.field and terms.clause.field != "text"
+            else list(FIELD_BOOSTS)
+        )
+        if terms.clause.field == "text":
+            return None
+        subs = []
+        for f in fields:
+            fq = self._field_query(self.pschema, f, terms, hyphen_bonus=True)
+            if fq is not None:
+                subs.append(Q.boost_query(fq, FIELD_BOOSTS.get(f, 1.0)))
+        if not subs:
+            return None
+        return subs[0] if len(subs) == 1 else Q.disjunction_max_query(subs, tie_breaker=0.2)
+
+    def clause_passage_query(self, terms: _Terms) -> tantivy.Query | None:
+        if terms.clause.field and terms.clause.field != "text":
+            return None
+        return self._field_query(self.sschema, "text", terms, hyphen_bonus=True)
+
+    # ---- running
+
+    def paper_scores(self, q: tantivy.Query) -> dict[str, float]:
+        res = self.psearcher.search(q, limit=max(1, len(self.papers)))
+        out: dict[str, float] = {}
+        for score, addr in res.hits:
+            pid = self.psearcher.doc(addr).get_first("id")
+            out[pid] = float(score)
+        return out
+
+    def passage_hits(self, q: tantivy.Query, limit: int) -> list[tuple[float, int]]:
+        """(score, vector row) of the best passages."""
+        res = self.ssearcher.search(q, limit=limit)
+        if not res.hits:
+            return []
+        rows = self.ssearcher.fast_field_values("row", [a for _s, a in res.hits])
+        return [(float(s), int(r)) for (s, _a), r in zip(res.hits, rows, strict=True)]
+
+
+def _bool(t, pairs: list[tuple[str, tantivy.Query]]) -> tantivy.Query | None:  # type: ignore[no-untyped-def]
+    occ = {"should": t.Occur.Should, "must": t.Occur.Must, "not": t.Occur.MustNot}
+    pairs = [(o, q) for o, q in pairs if q is not None]
+    if not pairs:
+        return None
+    if all(o == "not" for o, _ in pairs):
+        pairs = [("should", t.Query.all_query()), *pairs]
+    return t.Query.boolean_query([(occ[o], q) for o, q in pairs])
+
+
+@dataclass
+class _Keyword:
+    scores: dict[str, float]
+    passages: dict[str, list[tuple[float, int]]]  # paper id -> [(score, row)] best first
+    meta: set[str]  # papers whose catalog/metadata fields matched
+    fuzzy_only: set[str]
+    fuzzy_terms: list[str]
+    terms: list[_Terms]
+
+
+def _keyword(engine: _Engine, pq: qmod.ParsedQuery) -> _Keyword:
+    single = len(pq.positive) == 1
+    terms = [_clause_terms(c, single) for c in pq.clauses]
+    terms = [t for t in terms if t.stems or t.han]
+    fuzzy_terms: list[str] = []
+    for t in terms:
+        if t.clause.phrase or t.clause.occur == "not":
+            continue
+        fields = [t.clause.field] if t.clause.field else list(FIELD_BOOSTS)
+        for s in t.stems:
+            if (
+                len(s) >= 4
+                and not s.isdigit()
+                and not engine._exists(s, fields, t.clause.field in (None, "text"))
+            ):
+                t.fuzzy.append(s)
+                fuzzy_terms.append(s)
+
+    paper_pairs = [(t.clause.occur, engine.clause_paper_query(t)) for t in terms]
+    passage_pairs = [(t.clause.occur, engine.clause_passage_query(t)) for t in terms]
+    # A required clause is required of the paper, not of every document: score with it as optional
+    # here and check it paper-wide below.
+    relaxed = {"must": "should"}
+    pq_query = _bool(engine.t, [(relaxed.get(o, o), q) for o, q in paper_pairs])
+    sq_query = _bool(
+        engine.t, [(relaxed.get(o, o), q) for o, q in passage_pairs if o != "not" or q is not None]
+    )
+    meta = engine.paper_scores(pq_query) if pq_query is not None else {}
+    rows = engine.passage_hits(sq_query, PASSAGE_HITS) if sq_query is not None else []
+    row_pid = engine.row_pid() if rows else []
+
+    passages: dict[str, list[tuple[float, int]]] = {}
+    for score, row in rows:
+        if row < len(row_pid):
+            passages.setdefault(row_pid[row], []).append((score, row))
+    # A paper excluded by a NOT clause in its metadata is excluded as a whole.
+    excluded: set[str] = set()
+    for (occ, q), _t in zip(paper_pairs, terms, strict=True):
+        if occ == "not" and q is not None:
+            excluded |= set(engine.paper_scores(q))
+    required: set[str] | None = None
+    for (occ, pqq), (_o, sqq) in zip(paper_pairs, passage_pairs, strict=True):
+        if occ != "must":
+            continue
+        have = set(engine.paper_scores(pqq)) if pqq is not None else set()
+        if sqq is not None:
+            have |= {row_pid_of for row_pid_of in _paper_ids(engine, engine.passage_hits(sqq, 10000))}
+        required = have if required is None else required & have
+
+    scores: dict[str, float] = {}
+    for pid in set(meta) | set(passages):
+        if pid in excluded or (required is not None and pid not in required):
+            continue
+        ps = sorted((s for s, _r in passages.get(pid, [])), reverse=True)[: len(PASSAGE_WEIGHTS)]
+        body = sum(w * s for w, s in zip(PASSAGE_WEIGHTS, ps, strict=False))
+        if not engine.by_id[pid].files or engine.by_id[pid].status != "ok":
+            # No text to match: let the catalog match stand in for it, so a catalog-only paper
+            # whose title says the query is not buried under papers that merely mention it.
+            body = max(body, NO_TEXT_BOOST * meta.get(pid, 0.0))
+        scores[pid] = meta.get(pid, 0.0) + body
+    fuzzy_only: set[str] = set()
+    if fuzzy_terms:
+        exact_terms = [t for t in terms if not t.fuzzy and t.clause.occur != "not"]
+        if not exact_terms:
+            fuzzy_only = set(scores)
+    return _Keyword(
+        scores=scores,
+        passages={k: v for k, v in passages.items() if k in scores},
+        meta=set(meta) & set(scores),
+        fuzzy_only=fuzzy_only,
+        fuzzy_terms=fuzzy_terms,
+        terms=terms,
+    )
+
+
+def _paper_ids(engine: _Engine, hits: list[tuple[float, int]]) -> set[str]:
+    row_pid = engine.row_pid()
+    return {row_pid[r] for _s, r in hits if r < len(row_pid)}
+
+
+@dataclass
+class _Semantic:
+    scores: dict[str, float]
+    best_rows: dict[str, list[tuple[float, int]]]
+
+
+_ENCODERS: dict[tuple[str, str], OnnxEncoder] = {}
+
+
+def _semantic(engine: _Engine, text: str) -> _Semantic:
+    import numpy as np
+
+    from kb.embed import OnnxEncoder
+
+    gen = engine.gen
+    version = gen.settings.get("model_version", "none")
+    if version == "none":
+        raise SearchError(
+            "this index has no vectors (built with --no-embed): use --mode keyword, "
+            "or run `kb ingest` without --no-embed"
+        )
+    key = (str(gen.model_dir()), version)
+    if key not in _ENCODERS:  # a library caller (the benchmark, a server) pays the model load once
+        _ENCODERS.clear()
+        _ENCODERS[key] = OnnxEncoder(gen.model_dir(), version)
+    qv = _ENCODERS[key].encode([text])[0]
+    paper_sims = np.asarray(gen.paper_vectors() @ qv, dtype=np.float32)
+    vecs = gen.vectors()
+    best = paper_sims.copy()
+    best_rows: dict[str, list[tuple[float, int]]] = {}
+    if len(vecs):
+        sims = np.asarray(vecs @ qv, dtype=np.float32)
+        pos = {p.id: i for i, p in enumerate(engine.papers)}
+        row_pid = engine.row_pid()
+        owner = np.fromiter((pos.get(pid, -1) for pid in row_pid), dtype=np.int64, count=len(row_pid))
+        ok = owner >= 0
+        passage_best = np.full(len(engine.papers), -1.0, dtype=np.float32)
+        np.maximum.at(passage_best, owner[ok], sims[ok])
+        has_text = np.bincount(owner[ok], minlength=len(engine.papers)) > 0
+        w = TUNING.paper_weight
+        if w is None:
+            best = np.maximum(paper_sims, passage_best)
+        else:
+            best = np.where(has_text, w * paper_sims + (1 - w) * passage_best, paper_sims)
+        top = np.argsort(-sims)[:SEMANTIC_TOP_ROWS]
+        for r in top.tolist():
+            pid = row_pid[r]
+            lst = best_rows.setdefault(pid, [])
+            if len(lst) < MAX_HITS:
+                lst.append((float(sims[r]), r))
+    scores = {p.id: float(best[i]) for i, p in enumerate(engine.papers)}
+    return _Semantic(scores=scores, best_rows=best_rows)
+
+
+def _rank(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda k: (-scores[k], k))
+
+
+def _fuse(kw: dict[str, float], sem: dict[str, float]) -> dict[str, float]:
+    """Hybrid score of every candidate paper (see ``Tuning``)."""
+    tuning = TUNING
+    if tuning.fusion == "rrf":
+        return _rrf(_rank(kw), _rank(sem)[: tuning.semantic_depth], k=tuning.rrf_k)
+    # Convex combination of per-query normalised scores: keyword divided by its best score, cosine
+    # rescaled between the 100th and the best candidate, so "how much better than the rest" counts,
+    # not just the order (a keyword list of weak one-word matches cannot outvote a clear semantic hit).
+    top_k = max(kw.values()) if kw else 1.0
+    ranked = sorted(sem.values(), reverse=True)[: tuning.semantic_depth]
+    hi, lo = (ranked[0], ranked[-1]) if ranked else (1.0, 0.0)
+    span = max(hi - lo, 1e-6)
+    out: dict[str, float] = {}
+    for pid in set(kw) | set(ranked and [k for k, v in sem.items() if v >= lo]):
+        k_part = kw.get(pid, 0.0) / top_k if top_k > 0 else 0.0
+        s_part = max(0.0, (sem.get(pid, lo) - lo) / span)
+        out[pid] = tuning.alpha * s_part + (1 - tuning.alpha) * k_part
+    return out
+
+
+def _rrf(*rankings: list[str], k: int) -> dict[str, float]:
+    """Reciprocal-rank fusion; ``k`` is passed by the caller (from ``TUNING``), never a frozen default."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for i, pid in enumerate(ranking):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + i + 1)
+    return fused
+
+
+# --------------------------------------------------------------------------- snippets
+
+_WORD = re.compile(r"[A-Za-z0-9\u00c0-\u024f]+")
+
+
+class _Highlighter:
+    """Finds the query's words in a text the way the index matched them (stems, Han runs, typos)."""
+
+    def __init__(self, terms: list[_Terms]) -> None:
+        from kb.index import analyze
+
+        self.analyze = analyze
+        pos = [t for t in terms if t.clause.occur != "not"]
+        self.stems = {s for t in pos for s in t.stems if s not in t.fuzzy}
+        self.fuzzy = {s for t in pos for s in t.fuzzy}
+        self.han = sorted({h for t in pos for h in t.han}, key=len, reverse=True)
+        self._cache: dict[str, str | None] = {}
+
+    def _match(self, word: str) -> str | None:
+        key = word.lower()
+        if key not in self._cache:
+            toks = self.analyze("en", word)
+            stem = toks[0] if toks else ""
+            hit = stem if stem in self.stems else None
+            if hit is None and self.fuzzy and len(stem) >= 3:
+                hit = next(
+                    (f for f in self.fuzzy if _edit_distance(stem, f) <= (2 if len(f) >= 8 else 1)), None
+                )
+            self._cache[key] = hit
+        return self._cache[key]
+
+    def ranges(self, text: str) -> list[tuple[int, int, str]]:
+        out: list[tuple[int, int, str]] = []
+        if self.stems or self.fuzzy:
+            for m in _WORD.finditer(text):
+                hit = self._match(m.group())
+                if hit:
+                    out.append((m.start(), m.end(), hit))
+        for run in self.han:
+            start = text.find(run)
+            while start >= 0:
+                out.append((start, start + len(run), run))
+                start = text.find(run, start + len(run))
+        return sorted(out)
+
+    def snippet(self, text: str, width: int = SNIPPET_CHARS) -> tuple[str, list[tuple[int, int]], int]:
+        """The window of ``text`` with the most distinct query terms, its highlight ranges, and that count."""
+        text = re.sub(r"\s+", " ", text).strip()
+        rs = self.ranges(text)
+        start = 0
+        best = 0
+        for i, (s, _e, _t) in enumerate(rs):
+            window_terms = {t for (s2, _e2, t) in rs[i:] if s2 < s + width - 40}
+            if len(window_terms) > best:
+                best, start = len(window_terms), max(0, s - 40)
+        if start > 0:
+            space = text.find(" ", start)
+            start = space + 1 if 0 <= space < start + 20 else start
+        end = min(len(text), start + width)
+        if end < len(text):
+            space = text.rfind(" ", start, end)
+            end = space if space > start + width // 2 else end
+        piece = text[start:end]
+        prefix = "…" if start > 0 else ""
+        suffix = "…" if end < len(text) else ""
+        shift = len(prefix) - start
+        hl = [(s + shift, e + shift) for s, e, _t in rs if s >= start and e <= end]
+        return prefix + piece + suffix, hl, best
+
+
+def _edit_distance(a: str, b: str) -> int:
+    if abs(len(a) - len(b)) > 2:
+        return 3
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _meta_fields(paper: Paper) -> list[tuple[str, str]]:
+    topics = " ; ".join(" / ".join(t) for t in paper.topics)
+    venue = " ".join(x for x in (paper.venue, paper.org) if x)
+    return [
+        ("note", paper.note or ""),
+        ("topic", topics),
+        ("venue", venue),
+        ("title", paper.title),
+        ("alias", paper.alias or ""),
+    ]
+
+
+def _hits_for(
+    paper: Paper, rows: list[int], rowdata: dict, hl: _Highlighter, keyword_matched: bool
+) -> list[Hit]:
+    hits: list[Hit] = []
+    for r in rows:
+        if r not in rowdata:
+            continue
+        _pid, page, file, text = rowdata[r]
+        snip, ranges, _n = hl.snippet(text)
+        hits.append(Hit(field="text", snippet=snip, page=page, file=file, highlights=ranges))
+        if len(hits) >= MAX_HITS:
+            break
+    meta_hits: list[Hit] = []
+    for name, value in _meta_fields(paper):
+        if not value:
+            continue
+        snip, ranges, n = hl.snippet(value, width=400)
+        if n:
+            meta_hits.append(Hit(field=name, snippet=snip, highlights=ranges))
+    if keyword_matched and meta_hits:
+        # What the user wrote (note, topic) explains a match best; it goes first.
+        first = [h for h in meta_hits if h.field in ("note", "topic", "venue")][:1]
+        hits = first + hits
+        if not hits:
+            hits = meta_hits[:1]
+    if not hits:
+        hits = [Hit(field="title", snippet=paper.title)]
+    return hits[:MAX_HITS]
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def open_generation(index_dir: Path) -> Generation:
+    from kb import store
+    from kb.index import SCHEMA_VERSION
+
+    return store.Generation(
+        index_dir, expected={"schema_version": SCHEMA_VERSION, "manifest_version": store.MANIFEST_VERSION}
+    )
+
+
+def search(index_dir: Path, options: SearchOptions, gen: Generation | None = None) -> SearchResponse:
+    """Run one search and return ranked papers with the passages that explain them."""
+    if options.mode not in MODES:
+        raise QueryProblem(f"unknown mode {options.mode!r}: choose {', '.join(MODES)}")
+    if options.limit < 1:
+        raise QueryProblem("--limit must be at least 1")
+    try:
+        pq = qmod.parse(options.query)
+    except qmod.QueryError as exc:
+        raise QueryProblem(str(exc)) from None
+    filters = options.filters
+    try:
+        if filters.year:
+            from kb.library import parse_year_filter
+
+            parse_year_filter(filters.year)
+    except LibraryError as exc:
+        raise QueryProblem(str(exc)) from None
+    gen = gen or open_generation(index_dir)
+    engine = _Engine(gen)
+
+    def allowed(p: Paper) -> bool:
+        if not filters.match(p):
+            return False
+        if pq.year and (p.year is None or not pq.year[0] <= p.year <= pq.year[1]):
+            return False
+        return pq.read is None or bool(p.read) == pq.read
+
+    has_terms = any(c.occur != "not" for c in pq.clauses)
+    kw = _keyword(engine, pq) if options.mode in ("keyword", "hybrid") else None
+    if kw is None:
+        single = len(pq.positive) == 1
+        terms = [_clause_terms(c, single) for c in pq.clauses]
+    else:
+        terms = kw.terms
+    warnings = list(pq.warnings)
+    sem: _Semantic | None = None
+    if options.mode in ("semantic", "hybrid") and has_terms and pq.free_text:
+        try:
+            sem = _semantic(engine, pq.free_text)
+        except SearchError:
+            if options.mode == "semantic":
+                raise
+            warnings.append("this index has no vectors: keyword results only")
+
+    if not has_terms:
+        # Only filters (year:, read:): list what matches, in catalog order.
+        order = [p.id for p in engine.papers]
+        scores = dict.fromkeys(order, 0.0)
+    elif options.mode == "keyword":
+        assert kw is not None
+        scores = kw.scores
+        order = _rank(scores)
+    elif options.mode == "semantic" or kw is None:
+        assert sem is not None
+        scores = _excluding(sem.scores, engine, terms)
+        order = _rank(scores)
+    else:
+        if sem is None:
+            scores = kw.scores
+        else:
+            sem_scores = _excluding(sem.scores, engine, terms)
+            if any(t.clause.occur == "must" for t in terms):
+                sem_scores = {k: v for k, v in sem_scores.items() if k in kw.scores}
+            scores = _fuse(kw.scores, sem_scores)
+        order = _rank(scores)
+
+    chosen = [pid for pid in order if pid in engine.by_id and allowed(engine.by_id[pid])][: options.limit]
+    hl = _Highlighter(terms)
+    wanted_rows: dict[str, list[int]] = {}
+    for pid in chosen:
+        rows = [r for _s, r in (kw.passages.get(pid, []) if kw else [])][:MAX_HITS]
+        if not rows and sem is not None:
+            rows = [r for _s, r in sem.best_rows.get(pid, [])][:MAX_HITS]
+        wanted_rows[pid] = rows
+    rowdata = gen.passage_rows(sorted({r for rows in wanted_rows.values() for r in rows}))
+    results = []
+    for pid in chosen:
+        paper = engine.by_id[pid]
+        matched = bool(kw and pid in kw.meta)
+        hits = _hits_for(paper, wanted_rows[pid], rowdata, hl, matched)
+        fuzzy = bool(
+            kw
+            and pid in kw.fuzzy_only
+            and (options.mode == "keyword" or pid not in (sem.scores if sem else {}) or pid in kw.scores)
+        )
+        results.append(
+            Result(
+                paper=paper,
+                score=round(float(scores.get(pid, 0.0)), 6),
+                hits=hits,
+                fuzzy=fuzzy and bool(kw and pid in kw.scores),
+            )
+        )
+    return SearchResponse(
+        query=options.query,
+        mode=options.mode,
+        results=results,
+        fuzzy_terms=kw.fuzzy_terms if kw else [],
+        warnings=warnings,
+    )
+
+
+def _excluding(scores: dict[str, float], engine: _Engine, terms: list[_Terms]) -> dict[str, float]:
+    """Semantic scores without the papers a NOT clause excludes (by their catalog fields)."""
+    excluded: set[str] = set()
+    for t in terms:
+        if t.clause.occur == "not":
+            q = engine.clause_paper_query(t)
+            if q is not None:
+                excluded |= set(engine.paper_scores(q))
+    if not excluded:
+        return scores
+    return {k: v for k, v in scores.items() if k not in excluded and not math.isnan(v)}
