@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kb.stopwords import FUNCTION_WORDS
+
 MAX_QUERY_CHARS = 2000
 MAX_CLAUSES = 64
 
@@ -35,59 +37,7 @@ TEXT_FIELDS = {
 }
 FILTER_FIELDS = ("year", "read")
 
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "such",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
+STOP_WORDS = FUNCTION_WORDS
 
 _TOKEN = re.compile(
     r"(?P<sign>[+-](?=\S))?"

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from kb import store
 from kb.models import Paper
+from kb.stopwords import FUNCTION_WORDS, TITLE_FILLER
 
 # A fuzzy title match below this (rapidfuzz 0-100) is not trusted on its own.
 FUZZY_ACCEPT = 86.0
@@ -41,34 +42,7 @@ TIE_SHARE = 0.9
 TITLE_PAGES = 1
 TITLE_PAGE_WEIGHT = 3.0
 # Words that alone name no paper ("the", "of"): a query made only of these skips the title-part rule.
-STOP_WORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "in",
-        "into",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "the",
-        "to",
-        "with",
-        "using",
-        "via",
-        "towards",
-        "toward",
-    }
-)
+STOP_WORDS = FUNCTION_WORDS | TITLE_FILLER
 
 
 class ResolveError(Exception):
