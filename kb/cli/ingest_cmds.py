@@ -224,22 +224,25 @@ def status(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
         "papers by status: " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())), markup=False
     )
     out.print("catalogs: " + (", ".join(data["catalogs"]) or "none"), markup=False)
-    if problems:
-        out.print(f"\nfiles with problems ({len(problems)}):", markup=False)
-        for f in data["problems"]:
-            out.print(f"  {f['status']:8} {f['file']}: {f['reason']}", markup=False)
-    if missing:
-        out.print(f"\ncatalog entries whose PDF is missing ({len(missing)}):", markup=False)
-        for m in data["missing_pdf"]:
-            out.print(f"  {m['title']}  ->  {m['pdf']}", markup=False)
-    if uncatalogued:
-        out.print(f"\nPDFs in no catalog ({len(uncatalogued)}):", markup=False)
-        for u in data["not_in_catalog"]:
-            out.print(f"  {', '.join(u['files'])}", markup=False)
-    if unsure:
-        out.print(f"\nlinks kb is unsure about ({len(unsure)}):", markup=False)
-        for u in data["unsure_links"]:
-            out.print(f"  {u['file']} -> {u['paper']} ({u['score']:.2f})", markup=False)
+    sections = [
+        ("files with problems", data["problems"], lambda f: f"{f['status']:8} {f['file']}: {f['reason']}"),
+        (
+            "catalog entries whose PDF is missing",
+            data["missing_pdf"],
+            lambda m: f"{m['title']}  ->  {m['pdf']}",
+        ),
+        ("PDFs in no catalog", data["not_in_catalog"], lambda u: ", ".join(u["files"])),
+        (
+            "links kb is unsure about",
+            data["unsure_links"],
+            lambda u: f"{u['file']} -> {u['paper']} ({u['score']:.2f})",
+        ),
+    ]
+    for heading, items, line in sections:
+        if items:
+            out.print(f"\n{heading} ({len(items)}):", markup=False)
+            for item in items:
+                out.print(f"  {line(item)}", markup=False)
 
 
 @app.command("list")
