@@ -37,6 +37,7 @@ from kb.embed import DIM, Encoder, SentenceTransformerEncoder, model_version
 from kb.models import CatalogRef, Entry, Extraction, Link, Paper, PdfMeta
 
 EXTRACT_TIMEOUT_S = 300
+DEFAULT_EXTRACTOR = extract_mod.DEFAULT_EXTRACTOR
 
 
 class IngestError(Exception):
@@ -234,10 +235,27 @@ def _unchanged(gen: store.Generation, settings: dict[str, str], pdfs: list[_Stat
     before = {(f["path"], f["size"], f["mtime_ns"]) for f in gen.files()}
     if before != {(s.path, s.size, s.mtime_ns) for s in pdfs}:
         return False
-    if any(f["status"] == "failed" for f in gen.files()):
-        return False  # failed files are retried on every run
+    if not _failed_still_fail(gen.files(), gen.settings.get("extractor", DEFAULT_EXTRACTOR)):
+        return False
     cats_before = {(c["path"], c["size"], c["mtime_ns"]) for c in gen.catalogs()}
     return cats_before == {(s.path, s.size, s.mtime_ns) for s in cats}
+
+
+def _failed_still_fail(files: list[dict], extractor: str) -> bool:
+    """Retry the files that failed last time (a library with one broken PDF must still get an
+    instant unchanged run); True when each fails again for the same reason."""
+    failed = [f for f in files if f["status"] == "failed"]
+    if not failed:
+        return True
+    runner = _Extractor(extractor)
+    try:
+        for f in failed:
+            again = runner.result(runner.submit(f["path"]), f["path"])
+            if again.status != "failed" or again.reason != f["reason"]:
+                return False
+    finally:
+        runner.close()
+    return True
 
 
 def sha256_file(path: str) -> str:
@@ -531,6 +549,7 @@ def _run(options: IngestOptions, progress: Progress) -> IngestReport:
                 for f in files
                 if f["status"] in ("no-text", "garbled")
             ]
+            report.failed = [(f["path"], f["reason"] or "failed") for f in files if f["status"] == "failed"]
             report.passages = previous.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
             previous.close()
             return report

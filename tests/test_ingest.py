@@ -174,9 +174,12 @@ def test_failed_and_odd_files_never_crash_the_run(tmp_path: Path) -> None:
     assert len(by_file) == len(list(ODD.glob("*.pdf")))  # every file is a paper, failed ones included
     assert by_file["minimal-document.pdf"]["status"] == "ok"
     assert by_file["broken-zero-bytes.pdf"]["status"] == "failed"
-    # failed files are retried on the next run, and still fail cleanly
+    # failed files are retried on the next run; failing again the same way, nothing is rewritten
+    before = (index / store.CURRENT).read_text()
     res = run_kb("ingest", str(ODD), "--index", str(index), "--no-embed", cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "index up to date" in res.stdout and "failed: " in res.stderr
+    assert (index / store.CURRENT).read_text() == before
 
 
 def test_scans_and_garbled_pdfs_are_flagged_and_found_by_file_name(tmp_path: Path) -> None:
