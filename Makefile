@@ -35,10 +35,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check kb tests bench
 
+# Measurements, not tests: ingest both sample corpora into build/bench/index, then time and score.
+BENCH_DIR ?= build/bench
 bench: $(STAMP)
-	$(BIN)/python bench/ingest_bench.py
-	$(BIN)/python bench/search_bench.py
-	$(BIN)/python bench/related_bench.py
+	$(BIN)/python bench/extract_bench.py
+	$(BIN)/python bench/ingest_bench.py --keep $(BENCH_DIR)
+	$(BIN)/python bench/search_bench.py --index $(BENCH_DIR)/index --speed --tools
+	$(BIN)/python bench/related_bench.py --index $(BENCH_DIR)/index --speed StyleGAN SyncNet Wav2Lip
 
 clean-index:
 	rm -rf index/* index/.[!.]*; touch index/.gitkeep
