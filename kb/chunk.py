@@ -79,6 +79,12 @@ def strip_references(pages: list[str]) -> list[str]:
     return out
 
 
+def cjk_share(text: str) -> float:
+    """Share of a text's letters that are Han characters (the English model cannot read them)."""
+    letters = sum(1 for ch in text if ch.isalpha())
+    return len(_HAN.findall(text)) / letters if letters else 0.0
+
+
 def _weight(token: str) -> float:
     return 1.0 / HAN_CHARS_PER_WORD if _HAN.fullmatch(token) else 1.0
 

@@ -37,6 +37,7 @@ from kb.embed import DIM, Encoder, SentenceTransformerEncoder, model_version
 from kb.models import CatalogRef, Entry, Extraction, Link, Paper, PdfMeta
 
 EXTRACT_TIMEOUT_S = 300
+CJK_SHARE = 0.2  # a passage with more Han characters than this share of its letters is flagged CJK
 DEFAULT_EXTRACTOR = extract_mod.DEFAULT_EXTRACTOR
 
 
@@ -394,6 +395,10 @@ def build_papers(
             if e.topic and e.topic not in existing.topics:
                 existing.topics.append(list(e.topic))
             existing.links.extend(lk for lk in e.links if lk not in existing.links)
+            existing.also_in.append(CatalogRef(e.catalog, e.line))
+            existing.alias = existing.alias or e.alias
+            if e.read is not None:  # ticked in any of its entries means read
+                existing.read = bool(existing.read) or e.read
             entry_paper[i] = existing
             continue
         paper = Paper(
@@ -417,13 +422,17 @@ def build_papers(
 
     file_paper: dict[str, str] = {}
     primaries: dict[str, _FileInfo] = {}
-    ordered = sorted(decisions, key=lambda d: (d.attachment, str(d.pdf)))
+    by_sha: dict[str, Paper] = {}
+    # Linked files first, so a copy of a linked PDF joins that paper instead of becoming its twin.
+    ordered = sorted(decisions, key=lambda d: (d.entry_index is None, d.attachment, str(d.pdf)))
     for d in ordered:
         info = by_path.get(str(d.pdf))
         if info is None:
             continue
         if d.entry_index is not None and d.entry_index in entry_paper:
             paper = entry_paper[d.entry_index]
+        elif info.sha in by_sha:
+            paper = by_sha[info.sha]  # the same content at another path: one paper, two files
         else:
             meta = info.extraction.meta
             title = (meta.title or meta.first_page_title or humanize_filename(info.stat.path)).strip()
@@ -431,6 +440,7 @@ def build_papers(
             papers.append(paper)
         paper.files.append(info.stat.path)
         paper.sha256.append(info.sha)
+        by_sha.setdefault(info.sha, paper)
         file_paper[info.stat.path] = paper.id
         if not d.attachment and paper.id not in primaries:
             primaries[paper.id] = info
@@ -502,6 +512,10 @@ def ingest(options: IngestOptions, progress: Progress | None = None) -> IngestRe
     for folder in options.folders:
         if not folder.exists():
             raise IngestError(f"folder not found: {folder}")
+        if folder.is_file() and folder.suffix.lower() != ".pdf":
+            raise IngestError(
+                f"{folder} is neither a folder nor a PDF (a reading list? use --catalog {folder})"
+            )
     if options.extractor not in extract_mod.EXTRACTORS:
         raise IngestError(
             f"unknown extractor {options.extractor!r}: choose one of {', '.join(extract_mod.EXTRACTORS)}"
@@ -672,19 +686,31 @@ def _run(options: IngestOptions, progress: Progress) -> IngestReport:
         vec_parts: list[np.ndarray] = []
         first_passage: dict[str, str] = {}
         seq: dict[str, int] = {}
+        paper_row = {p.id: i for i, p in enumerate(papers)}
+        owner: list[int] = []
+        flags: list[int] = []
+        indexed: set[tuple[str, str]] = set()
         for info in infos:
             pid = file_paper.get(info.stat.path)
-            if pid is None or info.sha not in file_chunks:
-                continue
+            if pid is None or info.sha not in file_chunks or (pid, info.sha) in indexed:
+                continue  # a second copy of the same content adds no passages
+            indexed.add((pid, info.sha))
             chunks = file_chunks[info.sha]
             vec_parts.append(file_vecs[info.sha])
+            attachment = info.stat.path in attachments
             for page, text in chunks:
                 n = seq.get(pid, 0)
                 seq[pid] = n + 1
                 passages.append((len(passages), pid, n, page, info.stat.path, text))
-                if info.stat.path not in attachments:
+                owner.append(paper_row[pid])
+                cjk = chunk_mod.cjk_share(text) > CJK_SHARE
+                flags.append((store.FLAG_ATTACHMENT if attachment else 0) | (store.FLAG_CJK if cjk else 0))
+                if not attachment:
                     first_passage.setdefault(pid, text)
         vectors = np.concatenate(vec_parts) if vec_parts else np.zeros((0, DIM), dtype=np.float32)
+        seen = cache.first_seen([p.id for p in papers], time.time())
+        for p in papers:
+            p.added = seen.get(p.id)
         descriptors = [paper_descriptor(p, first_passage.get(p.id)) for p in papers]
         paper_vecs = _descriptor_vectors(
             descriptors, cache, settings["model_version"], get_encoder if options.embed else None, timings
@@ -730,7 +756,7 @@ def _run(options: IngestOptions, progress: Progress) -> IngestReport:
         store.write_manifest(
             gen, {**settings, **source_settings(options)}, papers, file_rows, passages, cat_rows
         )
-        store.write_vectors(gen, vectors, paper_vecs)
+        store.write_vectors(gen, vectors, paper_vecs, np.array(owner, np.int32), np.array(flags, np.uint8))
         final = store.publish_generation(root, gen)
         timings["index"] = time.perf_counter() - ti
     finally:

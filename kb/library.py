@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kb.models import Paper
@@ -48,6 +49,9 @@ def paper_json(paper: Paper, cwd: Path | None = None) -> dict:
         "pages": paper.pages,
         "doi": paper.doi,
         "arxiv": paper.arxiv,
+        "added": datetime.fromtimestamp(paper.added, UTC).isoformat(timespec="seconds")
+        if paper.added
+        else None,
     }
 
 
@@ -121,7 +125,9 @@ def sort_papers(papers: list[Paper], key: str) -> list[Paper]:
         return sorted(papers, key=lambda p: (p.year is None, -(p.year or 0), p.title.lower()))
     if key == "title":
         return sorted(papers, key=lambda p: p.title.lower())
-    if key in ("catalog", "added"):
+    if key == "added":  # newest first, then reading-list order
+        return sorted(sort_papers(papers, "catalog"), key=lambda p: -(p.added or 0.0))
+    if key == "catalog":
         return sorted(
             papers,
             key=lambda p: (

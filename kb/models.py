@@ -109,3 +109,7 @@ class Paper:
     abstract: str | None = None
     pdf_title: str | None = None
     sha256: list[str] = field(default_factory=list)  # content hashes of ``files``
+    # Further entries of the same paper (the same title listed again, in this or another list):
+    # ``kb mark`` flips them all.
+    also_in: list[CatalogRef] = field(default_factory=list)
+    added: float | None = None  # when the index first saw this paper (seconds since the epoch)

@@ -19,6 +19,7 @@ Two rules keep those edits safe although the index and the file are separate thi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -185,6 +186,30 @@ class MarkReport:
         return [o for o in self.outcomes if o.error]
 
 
+def _loose_match(query: str, res: object) -> str | None:
+    """Why a resolution is too loose to write on, or None.
+
+    Reading a paper may go by a typo or a word its text mentions; writing to the user's list may
+    not: a mention ("loss function") or a fuzzy title would tick some other paper's box.
+    """
+    from kb.stopwords import FUNCTION_WORDS
+
+    method = getattr(res, "method", "")
+    paper = getattr(res, "paper", None)
+    words = [w for w in re.findall(r"\w+", query.lower()) if w not in FUNCTION_WORDS]
+    part_of_title = method == "title" and getattr(res, "score", 1.0) < 1.0
+    if method in ("mention", "fuzzy-title") or (part_of_title and len(words) < 2):
+        title = paper.title if paper is not None else "?"
+        how = {"mention": "its text mentions it", "fuzzy-title": "a similar title"}.get(
+            method, "one title word"
+        )
+        return (
+            f"{query!r} only loosely matches {title!r} ({how}); to change the list, name the paper by its "
+            f"alias, id, file or more of its title (e.g. `kb mark ... {getattr(paper, 'id', '')}`)"
+        )
+    return None
+
+
 def mark(index_dir: Path, queries: list[str], read: bool, dry_run: bool = False) -> MarkReport:
     """Flip the checkbox of each named paper's catalog entry, then re-ingest once.
 
@@ -207,6 +232,10 @@ def mark(index_dir: Path, queries: list[str], read: bool, dry_run: bool = False)
                 outcome.error = str(exc)
                 continue
             outcome.paper, outcome.method = res.paper, res.method
+            loose = _loose_match(query, res)
+            if loose:
+                outcome.error = loose
+                continue
             if res.others:
                 names = "; ".join(f"{p.title} ({p.id})" for p in [res.paper, *res.others][:5])
                 outcome.error = f"{query!r} matches several papers: {names}; name one by its id or alias"
@@ -222,19 +251,27 @@ def mark(index_dir: Path, queries: list[str], read: bool, dry_run: bool = False)
                                  " with `kb add` first"
                                  + (f" (entries with similar titles: {near})" if near else ""))
                 continue
-            path = Path(paper.catalog.file)
-            try:
-                result = mdedit.set_read(path, paper.catalog.line, read,
-                                         expected_digest=digests.get(str(path)), dry_run=dry_run)
-            except mdedit.NoCheckbox:
-                outcome.error = (f"{paper.id} ({_rel(path)}:{paper.catalog.line}) has no checkbox: that list"
-                                 " does not track read state (add '[ ] ' after its bullet to track it)")
-                continue
-            except mdedit.EditError as exc:
-                outcome.error = f"{paper.id}: {exc}"
-                continue
-            digests[str(path)] = result.digest
-            outcome.result = result
+            # Every entry of the paper: the same title listed twice is one paper, ticked everywhere.
+            for ref in [paper.catalog, *paper.also_in]:
+                path = Path(ref.file)
+                try:
+                    result = mdedit.set_read(path, ref.line, read,
+                                             expected_digest=digests.get(str(path)), dry_run=dry_run)
+                except mdedit.NoCheckbox:
+                    if ref is paper.catalog:
+                        outcome.error = (
+                            f"{paper.id} ({_rel(path)}:{ref.line}) has no checkbox: that list does not"
+                            " track read state (add '[ ] ' after its bullet to track it)"
+                        )
+                    continue
+                except mdedit.EditError as exc:
+                    outcome.error = f"{paper.id}: {exc}"
+                    break
+                digests[str(path)] = result.digest
+                if outcome.result is not None and outcome.result.changed and result.changed:
+                    result = dataclasses.replace(result, diff=outcome.result.diff + result.diff)
+                if outcome.result is None or result.changed:
+                    outcome.result = result
     finally:
         gen.close()
     report = MarkReport(outcomes, refreshed)

@@ -40,10 +40,14 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.sqlite"
 VECTORS = "vectors.npy"
 PAPER_VECTORS = "paper_vectors.npy"
+PASSAGE_OWNER = "passage_owner.npy"  # int32: paper row (papers.vec_row) of each passage row
+PASSAGE_FLAGS = "passage_flags.npy"  # uint8: FLAG_ATTACHMENT | FLAG_CJK per passage row
+FLAG_ATTACHMENT = 1  # the passage comes from an attachment (e.g. a translation), not the paper
+FLAG_CJK = 2  # mostly Chinese/Japanese text, which the English model does not read
 CACHE = "cache.sqlite"
 MODEL_DIR = "model"
 LOCK = ".lock"
-MANIFEST_VERSION = "1"
+MANIFEST_VERSION = "2"
 
 
 class StoreError(Exception):
@@ -212,6 +216,7 @@ def paper_from_json(text: str) -> Paper:
     data = json.loads(text)
     data["links"] = [Link(**x) for x in data.get("links", [])]
     data["catalog"] = CatalogRef(**data["catalog"]) if data.get("catalog") else None
+    data["also_in"] = [CatalogRef(**c) for c in data.get("also_in") or []]
     return Paper(**data)
 
 
@@ -271,11 +276,17 @@ def write_manifest(
         db.close()
 
 
-def write_vectors(gen: Path, passage_vectors: np.ndarray, paper_vectors: np.ndarray) -> None:
+def write_vectors(
+    gen: Path, passage_vectors: np.ndarray, paper_vectors: np.ndarray, owner: np.ndarray, flags: np.ndarray
+) -> None:
+    """Vectors plus, per passage row, its paper's row and flags: what search and related need per
+    query, precomputed so they never loop over passages in Python."""
     import numpy as np
 
     np.save(gen / VECTORS, np.ascontiguousarray(passage_vectors, dtype=np.float32))
     np.save(gen / PAPER_VECTORS, np.ascontiguousarray(paper_vectors, dtype=np.float32))
+    np.save(gen / PASSAGE_OWNER, np.ascontiguousarray(owner, dtype=np.int32))
+    np.save(gen / PASSAGE_FLAGS, np.ascontiguousarray(flags, dtype=np.uint8))
 
 
 class Generation:
@@ -362,6 +373,18 @@ class Generation:
 
         return np.load(self.path / PAPER_VECTORS, mmap_mode="r")
 
+    def passage_owner(self) -> np.ndarray:
+        """int32 per passage row: the row of its paper in ``papers()`` / ``paper_vectors()``."""
+        import numpy as np
+
+        return np.load(self.path / PASSAGE_OWNER)
+
+    def passage_flags(self) -> np.ndarray:
+        """uint8 per passage row: FLAG_ATTACHMENT, FLAG_CJK."""
+        import numpy as np
+
+        return np.load(self.path / PASSAGE_FLAGS)
+
     def model_dir(self) -> Path:
         return self.root / MODEL_DIR / self.settings.get("model_dir", "")
 
@@ -382,6 +405,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     sha256 TEXT, key TEXT, chunks TEXT, vectors BLOB, PRIMARY KEY (sha256, key)
 );
 CREATE TABLE IF NOT EXISTS textvecs (sha256 TEXT, model TEXT, vector BLOB, PRIMARY KEY (sha256, model));
+CREATE TABLE IF NOT EXISTS seen (paper_key TEXT PRIMARY KEY, first_seen REAL NOT NULL);
 """
 
 
@@ -479,6 +503,17 @@ class Cache:
             "INSERT OR REPLACE INTO textvecs VALUES (?, ?, ?)",
             [(sha, model, np.ascontiguousarray(v, np.float32).tobytes()) for sha, v in items.items()],
         )
+
+    def first_seen(self, keys: list[str], now: float) -> dict[str, float]:
+        """When each paper (by a stable key) was first ingested; unseen keys get ``now``."""
+        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", [(k, now) for k in keys])
+        out: dict[str, float] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            marks = ",".join("?" * len(part))
+            q = f"SELECT paper_key, first_seen FROM seen WHERE paper_key IN ({marks})"
+            out.update(self.db.execute(q, part))
+        return out
 
     def commit(self) -> None:
         self.db.commit()

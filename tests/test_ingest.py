@@ -105,6 +105,18 @@ def test_unchanged_reingest_does_nothing_and_is_fast(small: tuple[Path, Path]) -
     assert res.returncode == 0 and "index up to date" in res.stdout, res.stderr
 
 
+def test_sort_added_puts_the_newest_papers_first(small: tuple[Path, Path], tmp_path: Path) -> None:
+    lib0, index0 = small
+    lib = make_library(tmp_path, SMALL + ["LandmarkGAN.pdf"])
+    index = _copy_index(index0, tmp_path / "index")
+    (lib / "paper" / "Extra_Copy_Of_Nothing.pdf").symlink_to(PWL / "digital_currency" / "bitcoin.pdf")
+    res = run_kb("ingest", str(lib), "--index", str(index), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run_kb("list", "--json", "--sort", "added", "--index", str(index), cwd=tmp_path)
+    newest = json.loads(res.stdout)[0]
+    assert newest["files"] == ["lib/paper/Extra_Copy_Of_Nothing.pdf"]  # the one paper new to this index
+
+
 def test_status_reports_missing_pdfs_and_uncatalogued(small: tuple[Path, Path]) -> None:
     lib, index = small
     res = run_kb("status", "--json", "--index", str(index), cwd=lib.parent)
@@ -206,6 +218,8 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     assert res.returncode == 2 and "Traceback" not in res.stderr
     res = run_kb("list", "--index", str(tmp_path / "none"), cwd=tmp_path)
     assert res.returncode == 1 and "kb ingest" in res.stderr and "Traceback" not in res.stderr
+    res = run_kb("ingest", str(USERLIB / "README.md"), "--index", str(tmp_path / "i"), cwd=tmp_path)
+    assert res.returncode == 2 and "--catalog" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_corrupt_manifest_gives_a_clear_message(small: tuple[Path, Path], tmp_path: Path) -> None:

@@ -224,8 +224,9 @@ def test_add_move_dry_run_and_new_heading(world: tuple[Path, Path], tmp_path: Pa
     plan = organize.add_pdf(index, src, ["Security", "Capabilities"], move=True, dry_run=True)
     assert src.exists() and not plan.destination.exists() and (lib / "README.md").read_bytes() == before
     assert "+#### Security" in plan.edit.diff and "+- Capabilities" in plan.edit.diff
-    report = organize.add_pdf(index, src, ["Security", "Capabilities"], move=True, title="PPCoin",
-                              venue="Self-published", year=2012)
+    report = organize.add_pdf(
+        index, src, ["Security", "Capabilities"], move=True, title="PPCoin", venue="Self-published", year=2012
+    )
     assert not src.exists() and report.destination.exists() and report.action == "moved"
     assert report.entry == "- [ ] PPCoin. [[PDF]](./paper/mac.pdf) Self-published, 2012."
     paper = _paper(index, report.paper_id)
@@ -297,3 +298,48 @@ def test_mdedit_digest_chains_edits(tmp_path: Path) -> None:
     assert first.digest == mdedit.file_digest(path)
     second = mdedit.set_read(path, 2, True, expected_digest=first.digest)
     assert path.read_bytes() == b"- [x] a\n- [x] b\n" and second.digest == mdedit.file_digest(path)
+
+
+# ------------------------------------------------------------------------------------- review fixes
+
+
+def test_mark_refuses_a_name_that_only_loosely_matches(world: tuple[Path, Path]) -> None:
+    lib, index = world
+    before = (lib / "README.md").read_bytes()
+    for loose in ("loss function", "SyncNett", "emotion"):  # a mention, a typo, one title word
+        report = organize.mark(index, [loose], read=True)
+        assert report.failed and "loosely" in (report.outcomes[0].error or ""), loose
+    assert (lib / "README.md").read_bytes() == before
+    ok = organize.mark(index, ["Out of Time: Automated Lip Sync in the Wild"], read=False)
+    assert not ok.failed and ok.outcomes[0].result is not None and ok.outcomes[0].result.changed
+
+
+def test_a_paper_listed_twice_is_one_paper_and_mark_ticks_both(tmp_path: Path, userlib_index: Path) -> None:
+    text = (USERLIB / "README.md").read_text()
+    text += (
+        "\n#### Again\n\n- [ ] (FAN) Frame Attention Networks for Facial Expression Recognition in Videos.\n"
+    )
+    lib, index = make_world(tmp_path, userlib_index, readme=text.encode())
+    fans = [p for p in organize.open_generation(index).papers() if p.title.startswith("Frame Attention")]
+    assert len(fans) == 1 and len(fans[0].also_in) == 1 and fans[0].alias == "FAN"
+    assert fans[0].topics == [["Emotion", "Emotion recognition", "Visual emotion recognition"], ["Again"]]
+    report = organize.mark(index, ["FAN"], read=True)
+    assert not report.failed
+    lines = (lib / "README.md").read_text().splitlines()
+    assert sum("[x] (FAN)" in line or "[x] Frame Attention" in line for line in lines) == 2
+    assert _paper(index, fans[0].id).read is True
+
+
+def test_a_copy_of_a_pdf_joins_its_paper_instead_of_becoming_a_twin(
+    tmp_path: Path, userlib_index: Path
+) -> None:
+    lib, index = make_world(tmp_path, userlib_index)
+    (lib / "paper" / "SyncNet-copy.pdf").symlink_to(USERLIB / "paper" / "SyncNet.pdf")
+    report = ingest(IngestOptions(folders=[lib], index_dir=index, cwd=lib))
+    assert report.failed == []
+    gen = organize.open_generation(index)
+    twins = [p for p in gen.papers() if p.title.startswith("Out of Time")]
+    assert len(twins) == 1 and len(twins[0].files) == 2
+    texts = [t for _row, _page, _f, t in gen.passages_of(twins[0].id)]
+    assert len(texts) == len(set(texts))  # the copy adds no passage twice
+    gen.close()

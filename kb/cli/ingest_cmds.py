@@ -124,6 +124,8 @@ def ingest(
     for f in options.folders:
         if not f.exists():
             raise UsageProblem(f"folder not found: {f}")
+        if f.is_file() and f.suffix.lower() != ".pdf":
+            raise UsageProblem(f"{f} is neither a folder nor a PDF (a reading list? use --catalog {f})")
     progress, bar = _progress()
     if bar is not None:
         with bar:
