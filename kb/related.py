@@ -22,6 +22,7 @@ so the same index always gives the same list.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,9 +38,6 @@ from kb.stopwords import FUNCTION_WORDS, GENERIC_TERMS
 # At most this many passages of the query paper take part (evenly spread over a long book), to keep a
 # 300-page query within the time budget; ordinary papers have fewer.
 MAX_QUERY_PASSAGES = 192
-# A passage whose letters are more than this share CJK is not used as evidence.
-CJK_SHARE = 0.2
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[a-z][a-z0-9]{2,30}")
 STOP_WORDS = FUNCTION_WORDS | GENERIC_TERMS
 
@@ -91,10 +89,13 @@ class RelatedResult:
 
 
 class Space:
-    """Everything a query needs, loaded once: usable passage vectors grouped by paper, paper vectors.
+    """Everything a query needs, loaded once: which passages count and how they group by paper.
 
-    Building it reads the vectors once (one gather, one segment sum); each query is then one matrix
-    product and a few segment reductions, never a Python loop over vectors.
+    Nothing here loops over passages in Python or copies the vector matrix: the precomputed
+    per-row owner and flags (written by ingest) say which rows are usable and whose they are; a
+    stable sort of the usable rows by owner gives each paper one contiguous range of columns. Each
+    query is then one matrix product against the (memory-mapped) vectors, one gather of its columns
+    into that order, and a few segment reductions.
     """
 
     def __init__(self, gen: store.Generation) -> None:
@@ -106,42 +107,48 @@ class Space:
         if desc.shape[0] != n:
             raise RelatedError("the index has no paper vectors: run `kb ingest` (without --no-embed)")
         self.desc = desc
-        rows = gen.db.execute("SELECT row, paper_id, file FROM passages ORDER BY row").fetchall()
-        attachments = {f["path"] for f in gen.files() if f.get("attachment")}
-        cjk_rows = {
-            r
-            for r, text in gen.db.execute("SELECT row, text FROM passages WHERE text GLOB '*[぀-鿿]*'")
-            if _cjk_share(text) > CJK_SHARE
-        }
-        keep = [
-            (self.index_of[pid], r)
-            for r, pid, f in rows
-            if pid in self.index_of and f not in attachments and r not in cjk_rows
-        ]
-        keep.sort()  # grouped by paper, reading order inside
-        owner = np.array([k[0] for k in keep], dtype=np.int64)
-        self.rows = np.array([k[1] for k in keep], dtype=np.int64)  # vector row of each usable passage
         vectors = gen.vectors()
-        if len(self.rows) and vectors.shape[0] < int(self.rows.max()) + 1:
+        owner = gen.passage_owner()
+        flags = gen.passage_flags()
+        if not (vectors.shape[0] == len(owner) == len(flags)) or (len(owner) and int(owner.max()) >= n):
             raise store.CorruptIndex(
                 "the passage vectors do not match the manifest: run `kb ingest --rebuild`"
             )
-        self.vecs = (
-            np.ascontiguousarray(vectors[self.rows])
-            if len(self.rows)
-            else np.zeros((0, desc.shape[1]), np.float32)
-        )
-        self.counts = np.bincount(owner, minlength=n)
+        self.vectors = vectors
+        # An attachment (a translation is a file of the same paper) and mostly-Chinese text (MiniLM
+        # does not read it) are never evidence.
+        usable = (flags & (store.FLAG_ATTACHMENT | store.FLAG_CJK)) == 0
+        usable &= owner >= 0
+        self.usable = usable
+        self.owner = owner
+        rows = np.flatnonzero(usable)
+        # Vector row of each usable passage, grouped by paper, reading order inside (stable sort).
+        self.rows = rows[np.argsort(owner[rows], kind="stable")]
+        self.counts = np.bincount(owner[rows], minlength=n)
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
         self.has_text = self.counts > 0
         self.text_idx = np.flatnonzero(self.has_text)
         self.empty_idx = np.flatnonzero(~self.has_text)
-        means = desc.copy()
-        if len(self.text_idx):
-            sums = np.add.reduceat(self.vecs, self.starts[self.text_idx], axis=0)
-            means[self.text_idx] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
-        self.means = means
         self.topic_keys = [{tuple(t) for t in p.topics} for p in self.papers]
+
+    @functools.cached_property
+    def means(self) -> np.ndarray:
+        """Passage-mean vector of each paper (its descriptor when it has no text).
+
+        Computed on first use only: the shipped weights give the mean view no weight, and it reads
+        every vector once. Summed in blocks so no copy of the whole matrix is ever made.
+        """
+        means = self.desc.copy()
+        if len(self.text_idx):
+            sums = np.zeros(means.shape, np.float32)
+            block = 1 << 16
+            for a in range(0, len(self.owner), block):
+                keep = self.usable[a : a + block]
+                part = np.asarray(self.vectors[a : a + block])[keep]
+                np.add.at(sums, self.owner[a : a + block][keep], part)
+            sums = sums[self.text_idx]
+            means[self.text_idx] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+        return means
 
     # ------------------------------------------------------------------ scoring
 
@@ -153,12 +160,21 @@ class Space:
         take = (
             np.arange(c) if c <= MAX_QUERY_PASSAGES else np.linspace(0, c - 1, MAX_QUERY_PASSAGES).astype(int)
         )
-        return self.vecs[s + take]
+        return np.asarray(self.vectors[self.rows[s + take]])
 
-    def components(self, qv: np.ndarray, qdesc: np.ndarray, qmean: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw similarity components of the query against every paper, and the pair matrix."""
+    def components(
+        self, qv: np.ndarray, qdesc: np.ndarray, qmean: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """Raw similarity components of the query against every paper, and the pair matrix.
+
+        ``sims`` has one column per usable passage, in ``rows`` order (grouped by paper). The
+        ``mean`` view is left out when ``qmean`` is None (its weight is 0).
+        """
         n = len(self.papers)
-        sims = qv @ self.vecs.T if len(self.vecs) else np.zeros((len(qv), 0), np.float32)  # the one product
+        if len(self.rows):
+            sims = np.asarray(qv @ self.vectors.T)[:, self.rows]  # the one product, then usable columns
+        else:
+            sims = np.zeros((len(qv), 0), np.float32)
         fwd = np.zeros(n, np.float32)
         bwd = np.zeros(n, np.float32)
         if len(self.text_idx):
@@ -174,12 +190,14 @@ class Space:
             sd = qv @ self.desc[self.empty_idx].T
             fwd[self.empty_idx] = sd.mean(axis=0)
             bwd[self.empty_idx] = sd.max(axis=0)
-        return {
+        comp = {
             "desc": self.desc @ qdesc,
-            "mean": self.means @ qmean,
             "pairs": (fwd + bwd) / 2,
-            "sims": sims,  # type: ignore[dict-item]
+            "sims": sims,
         }
+        if qmean is not None:
+            comp["mean"] = self.means @ qmean
+        return comp
 
     def score(
         self,
@@ -200,7 +218,8 @@ class Space:
         return total
 
     def scores_for_paper(self, i: int, weights: Weights = DEFAULT_WEIGHTS) -> tuple[np.ndarray, dict]:
-        comp = self.components(self.query_vectors(i), self.desc[i], self.means[i])
+        qmean = self.means[i] if weights.mean else None
+        comp = self.components(self.query_vectors(i), self.desc[i], qmean)
         exclude = np.zeros(len(self.papers), bool)
         exclude[i] = True
         return self.score(comp, weights, {tuple(t) for t in self.papers[i].topics}, exclude), comp
@@ -212,11 +231,6 @@ def _z(x: np.ndarray, exclude: np.ndarray) -> np.ndarray:
         return np.zeros_like(x)
     sd = float(vals.std())
     return (x - float(vals.mean())) / (sd if sd > 1e-9 else 1.0)
-
-
-def _cjk_share(text: str) -> float:
-    letters = sum(1 for ch in text if ch.isalpha())
-    return len(_CJK.findall(text)) / letters if letters else 0.0
 
 
 def rank(scores: np.ndarray, papers: list[Paper], limit: int, filters: Filters | None = None) -> list[int]:
@@ -253,7 +267,7 @@ def related(
         from kb.embed import OnnxEncoder
 
         vec = OnnxEncoder(gen.model_dir(), gen.settings.get("model_version", "")).encode([query])[0]
-        comp = space.components(vec[None, :], vec, vec)
+        comp = space.components(vec[None, :], vec, vec if weights.mean else None)
         scores = space.score(comp, weights, None, exclude)
         resolution = None
         query_words = _words(query)

@@ -177,12 +177,21 @@ class _Engine:
         self.ssearcher = self.sidx.searcher()
         self.pschema = self.pidx.schema
         self.sschema = self.sidx.schema
-        self._row_pid: list[str] | None = None
 
-    def row_pid(self) -> list[str]:
-        if self._row_pid is None:
-            self._row_pid = self.gen.passage_paper_ids()
-        return self._row_pid
+    def row_papers(self, rows: list[int]) -> dict[int, str]:
+        """Paper id of each given vector row (passage hits), read for those rows only.
+
+        A keyword search touches a few hundred rows; reading the id of every passage in the library
+        (or loading numpy for the owner array) would cost more than the search itself.
+        """
+        out: dict[int, str] = {}
+        wanted = sorted(set(rows))
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            q = f"SELECT row, paper_id FROM passages WHERE row IN ({marks})"
+            out.update(self.gen.db.execute(q, part))
+        return out
 
     # ---- query building
 
@@ -322,11 +331,11 @@ def _keyword(engine: _Engine, pq: qmod.ParsedQuery) -> _Keyword:
     )
     meta = engine.paper_scores(pq_query) if pq_query is not None else {}
     rows = engine.passage_hits(sq_query, PASSAGE_HITS) if sq_query is not None else []
-    row_pid = engine.row_pid() if rows else []
+    row_pid = engine.row_papers([r for _s, r in rows])
 
     passages: dict[str, list[tuple[float, int]]] = {}
     for score, row in rows:
-        if row < len(row_pid):
+        if row in row_pid:
             passages.setdefault(row_pid[row], []).append((score, row))
     # A paper excluded by a NOT clause in its metadata is excluded as a whole.
     excluded: set[str] = set()
@@ -339,7 +348,7 @@ def _keyword(engine: _Engine, pq: qmod.ParsedQuery) -> _Keyword:
             continue
         have = set(engine.paper_scores(pqq)) if pqq is not None else set()
         if sqq is not None:
-            have |= {row_pid_of for row_pid_of in _paper_ids(engine, engine.passage_hits(sqq, 10000))}
+            have |= set(engine.row_papers([r for _s, r in engine.passage_hits(sqq, 10000)]).values())
         required = have if required is None else required & have
 
     scores: dict[str, float] = {}
@@ -366,11 +375,6 @@ def _keyword(engine: _Engine, pq: qmod.ParsedQuery) -> _Keyword:
         fuzzy_terms=fuzzy_terms,
         terms=terms,
     )
-
-
-def _paper_ids(engine: _Engine, hits: list[tuple[float, int]]) -> set[str]:
-    row_pid = engine.row_pid()
-    return {row_pid[r] for _s, r in hits if r < len(row_pid)}
 
 
 @dataclass
@@ -404,23 +408,27 @@ def _semantic(engine: _Engine, text: str) -> _Semantic:
     best = paper_sims.copy()
     best_rows: dict[str, list[tuple[float, int]]] = {}
     if len(vecs):
+        owner = gen.passage_owner()  # paper row of each passage row, precomputed by ingest
+        if len(owner) != len(vecs):
+            from kb.store import CorruptIndex
+
+            raise CorruptIndex("the passage vectors do not match the manifest: run `kb ingest --rebuild`")
         sims = np.asarray(vecs @ qv, dtype=np.float32)
-        pos = {p.id: i for i, p in enumerate(engine.papers)}
-        row_pid = engine.row_pid()
-        owner = np.fromiter((pos.get(pid, -1) for pid in row_pid), dtype=np.int64, count=len(row_pid))
-        ok = owner >= 0
-        passage_best = np.full(len(engine.papers), -1.0, dtype=np.float32)
-        np.maximum.at(passage_best, owner[ok], sims[ok])
-        has_text = np.bincount(owner[ok], minlength=len(engine.papers)) > 0
+        n_papers = len(engine.papers)
+        passage_best = np.full(n_papers, -1.0, dtype=np.float32)
+        np.maximum.at(passage_best, owner, sims)
+        has_text = np.bincount(owner, minlength=n_papers) > 0
         w = TUNING.paper_weight
         if w is None:
             best = np.maximum(paper_sims, passage_best)
         else:
             best = np.where(has_text, w * paper_sims + (1 - w) * passage_best, paper_sims)
-        top = np.argsort(-sims)[:SEMANTIC_TOP_ROWS]
-        for r in top.tolist():
-            pid = row_pid[r]
-            lst = best_rows.setdefault(pid, [])
+        # The best rows for snippets: a partition, then a sort of those only (ties by row).
+        k = min(SEMANTIC_TOP_ROWS, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+        top = top[np.lexsort((top, -sims[top]))]
+        for r, o in zip(top.tolist(), owner[top].tolist(), strict=True):
+            lst = best_rows.setdefault(engine.papers[o].id, [])
             if len(lst) < MAX_HITS:
                 lst.append((float(sims[r]), r))
     scores = {p.id: float(best[i]) for i, p in enumerate(engine.papers)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb import store
@@ -48,6 +49,23 @@ def test_never_the_paper_itself_nor_its_translation(gen: store.Generation, space
     # the translation's passages take no part at all
     attachment_rows = {r for r, *_ in gen.passages_of("stylegan2")} - set(space.rows.tolist())
     assert attachment_rows, "the Chinese translation's passages should be left out"
+
+
+def test_space_uses_the_precomputed_owner_and_flags(gen: store.Generation, space: Space) -> None:
+    """Usable passages: no attachment, no mostly-Chinese text; each paper's rows one contiguous range."""
+    owner, flags = gen.passage_owner(), gen.passage_flags()
+    rows = space.rows
+    assert not (flags[rows] & (store.FLAG_ATTACHMENT | store.FLAG_CJK)).any()
+    assert (flags & store.FLAG_CJK).any(), "userlib has a Chinese translation: some rows are flagged"
+    assert len(rows) == int((flags == 0).sum())
+    for i in np.flatnonzero(space.has_text)[:20]:
+        s, c = int(space.starts[i]), int(space.counts[i])
+        part = rows[s : s + c]
+        assert (owner[part] == i).all() and (np.diff(part) > 0).all()  # the paper's, in reading order
+    # The mean view is built on demand and agrees with a direct mean of the usable rows.
+    i = int(np.flatnonzero(space.has_text)[0])
+    direct = np.asarray(gen.vectors())[rows[space.starts[i] : space.starts[i] + space.counts[i]]].sum(axis=0)
+    assert np.allclose(space.means[i], direct / np.linalg.norm(direct), atol=1e-5)
 
 
 def test_same_index_same_list(gen: store.Generation) -> None:
@@ -130,6 +148,6 @@ def test_cli_errors(userlib_index: Path, tmp_path: Path) -> None:
     r = run_kb("related", "StyleGAN", "--index", str(userlib_index), "--limit", "0")
     assert r.returncode == 2
     r = run_kb("related", "StyleGAN", "--index", str(userlib_index), "--year", "soon")
-    assert r.returncode == 1 and "bad year" in r.stderr
+    assert r.returncode == 2 and "bad year" in r.stderr  # a usage error, as in search and list
     r = run_kb("related", "StyleGAN", "--index", str(tmp_path / "none"))
     assert r.returncode == 1 and "kb ingest" in r.stderr

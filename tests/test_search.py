@@ -194,3 +194,17 @@ def test_onnx_query_vectors_agree_with_ingest_vectors(userlib_index: Path) -> No
     onnx = OnnxEncoder(gen.model_dir(), gen.settings["model_version"]).encode(texts)
     ref = SentenceTransformerEncoder().encode(texts)
     assert ((onnx * ref).sum(axis=1) > 0.999).all()
+
+
+def test_semantic_snippet_rows_belong_to_their_paper_best_first(userlib_index: Path) -> None:
+    """The per-row owner array (not a per-row id lookup) groups passages: every snippet row found for
+    a paper is one of that paper's passages, best first."""
+    gen = open_generation(userlib_index)
+    sem = ks._semantic(ks._Engine(gen), "lip sync discriminator for talking faces")
+    assert sem.best_rows and len(sem.scores) == len(gen.papers())
+    for pid, rows in list(sem.best_rows.items())[:10]:
+        own = {r for r, *_ in gen.passages_of(pid)}
+        assert {r for _s, r in rows} <= own
+        scores = [s for s, _r in rows]
+        assert scores == sorted(scores, reverse=True) and len(rows) <= ks.MAX_HITS
+    assert max(sem.scores, key=lambda k: sem.scores[k]) == WAV2LIP

@@ -101,3 +101,42 @@ def test_keyword_search_imports_no_numpy_onnx_or_torch(userlib_index: Path) -> N
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_nothing_found_exits_1_also_with_json(userlib_index: Path) -> None:
+    r = kb_search(userlib_index, "zzqqxxyyww", "--mode", "keyword", "--json")
+    assert r.returncode == 1, r.stderr
+    assert json.loads(r.stdout)["results"] == []
+    r = kb_search(userlib_index, "zzqqxxyyww", "--mode", "keyword")
+    assert r.returncode == 1 and "no papers match" in r.stderr
+    # only fuzzy candidates, none of which matched: one message, not "showing similar spellings" too
+    assert "similar spellings" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "lip sync"],
+        ["search", "lip sync", "--json"],
+        ["related", "StyleGAN"],
+        ["topics"],
+        ["status"],
+    ],
+)
+def test_closed_pipe_is_not_an_error(userlib_index: Path, args: list[str]) -> None:
+    """`kb ... | head` exits 0. ``head -n 0`` closes the pipe at once, so every write meets the closed
+    pipe (with ``head -1`` whether a later write does is a race)."""
+    import shlex
+    import subprocess
+    import sys
+
+    cmd = shlex.join([sys.executable, "-m", "kb", *args, "--index", str(userlib_index)])
+    r = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{cmd} | head -n 0"],
+        cwd=USERLIB,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -22,9 +23,22 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+class _Console(Console):
+    """A rich Console that reports a closed pipe as BrokenPipeError instead of exiting.
+
+    rich's own ``on_broken_pipe`` raises SystemExit(1), which would bypass ``run_command`` and make
+    ``kb list | head -1`` fail; here the error reaches ``run_command``, which exits 0.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError("output closed")
+
+
 # Results go to stdout, progress and messages to stderr; both plain (no colour) when piped.
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexOpt = Annotated[
     Path | None,
@@ -78,15 +92,22 @@ def run_command(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            try:
+                result = func(*args, **kwargs)
+            finally:
+                # Output written with sys.stdout.write may still sit in the buffer: flush it here,
+                # so a closed pipe is seen now and not at interpreter exit (exit code 120).
+                sys.stdout.flush()
+            return result
         except typer.Exit:
             raise
         except KeyboardInterrupt:
             err.print("kb: interrupted")
             raise typer.Exit(130) from None
         except BrokenPipeError:
-            # stdout closed early (e.g. `kb list | head`): not an error for the user
-            sys.stderr.close()
+            # stdout closed early (e.g. `kb list | head -1`): the reader has what it wanted, so this
+            # is a success. Point stdout at /dev/null so the final flush cannot fail again.
+            _discard_stdout()
             raise typer.Exit(0) from None
         except Exception as exc:
             known = _known(exc)
@@ -102,6 +123,13 @@ def run_command(func: F) -> F:
             raise typer.Exit(_code_for(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _discard_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _known(exc: BaseException) -> bool:

@@ -31,14 +31,17 @@ def related(
     """Papers most like QUERY, each with its score, shared topics and terms, and best matching passage."""
     from kb import store
     from kb.index import SCHEMA_VERSION
-    from kb.library import Filters, parse_year_filter, rel_path
+    from kb.library import Filters, LibraryError, parse_year_filter, rel_path
     from kb.related import related as find_related
     from kb.related import result_json
 
     if limit < 1:
         raise UsageProblem("--limit must be at least 1")
     if year:
-        parse_year_filter(year)  # a bad year is a usage error before any work
+        try:
+            parse_year_filter(year)  # a bad year is a usage error (exit 2), found before any work
+        except LibraryError as exc:
+            raise UsageProblem(str(exc)) from None
     gen = store.Generation(
         index_dir(index),
         expected={"schema_version": SCHEMA_VERSION, "manifest_version": store.MANIFEST_VERSION},

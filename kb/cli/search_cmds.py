@@ -56,16 +56,17 @@ def search(
     for w in resp.warnings:
         err.print(f"kb: {w}", markup=False)
     if json_out:
+        # The JSON object is printed even when empty; the exit code says "nothing found" as in text mode.
         sys.stdout.write(json.dumps(_as_json(resp), ensure_ascii=False, indent=2) + "\n")
-        return
+        raise typer.Exit(0 if resp.results else 1)
+    if not resp.results:
+        err.print("no papers match", markup=False)
+        raise typer.Exit(1)
     if resp.fuzzy_terms:
         err.print(
             f"kb: no exact match for {', '.join(resp.fuzzy_terms)}: showing similar spellings (~)",
             markup=False,
         )
-    if not resp.results:
-        err.print("no papers match", markup=False)
-        raise typer.Exit(1)
     _print(resp)
 
 
