@@ -359,10 +359,6 @@ class Generation:
             "SELECT row, page, file, text FROM passages WHERE paper_id = ? ORDER BY seq", (paper_id,)
         ).fetchall()
 
-    def passage_paper_ids(self) -> list[str]:
-        """paper id of every vector row, in row order (to group passage scores by paper)."""
-        return [r[0] for r in self.db.execute("SELECT paper_id FROM passages ORDER BY row")]
-
     def vectors(self) -> np.ndarray:
         import numpy as np
 
