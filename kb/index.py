@@ -80,8 +80,23 @@ def passage_schema() -> tantivy.Schema:
 
 
 def open_index(path: Path) -> tantivy.Index:
-    """Open an existing index and register kb's analyzers (they are not persisted by tantivy)."""
-    index = tantivy.Index.open(str(path))
+    """Open an existing index and register kb's analyzers (they are not persisted by tantivy).
+
+    A missing or damaged index raises ``store.CorruptIndex`` with a message the user can act on,
+    not tantivy's internal error.
+    """
+    from kb.store import CorruptIndex
+
+    try:
+        index = tantivy.Index.open(str(path))
+        index.searcher()  # opening is lazy: touch the segments so damage shows here
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # tantivy raises ValueError, or a Rust panic (not an Exception)
+        detail = str(exc).split(":", 1)[0]
+        raise CorruptIndex(
+            f"the keyword index {path} is damaged or missing ({detail}); run `kb ingest` to rebuild it"
+        ) from exc
     _register(index)
     return index
 

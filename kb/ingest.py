@@ -230,6 +230,17 @@ def _stat_catalogs(paths: list[Path]) -> list[_Stat]:
     return out
 
 
+def _readable(gen: store.Generation) -> bool:
+    """The live generation opens: a damaged index must be rebuilt, not reported "up to date"."""
+    try:
+        for name in (index_mod.PAPER_INDEX, index_mod.PASSAGE_INDEX):
+            index_mod.open_index(gen.tantivy_dir(name))
+        gen.vectors(), gen.paper_vectors(), gen.passage_owner(), gen.passage_flags()
+    except (store.StoreError, OSError, ValueError):
+        return False
+    return True
+
+
 def _unchanged(gen: store.Generation, settings: dict[str, str], pdfs: list[_Stat], cats: list[_Stat]) -> bool:
     if any(gen.settings.get(k) != settings[k] for k in VERSION_KEYS):
         return False
@@ -239,7 +250,7 @@ def _unchanged(gen: store.Generation, settings: dict[str, str], pdfs: list[_Stat
     if not _failed_still_fail(gen.files(), gen.settings.get("extractor", DEFAULT_EXTRACTOR)):
         return False
     cats_before = {(c["path"], c["size"], c["mtime_ns"]) for c in gen.catalogs()}
-    return cats_before == {(s.path, s.size, s.mtime_ns) for s in cats}
+    return cats_before == {(s.path, s.size, s.mtime_ns) for s in cats} and _readable(gen)
 
 
 def _failed_still_fail(files: list[dict], extractor: str) -> bool:

@@ -280,3 +280,23 @@ def test_kill_9_leaves_previous_index_usable_and_next_ingest_completes(
     papers = {p["title"]: p for p in list_json(index, tmp_path)}
     assert papers["LandmarkGAN: Synthesizing Faces from Landmarks"]["status"] == "ok"
     assert not list(index.glob(".building-*"))
+
+
+def test_damaged_keyword_index_gives_one_line_and_next_ingest_repairs_it(
+    small: tuple[Path, Path], tmp_path: Path
+) -> None:
+    lib, index0 = small
+    index = _copy_index(index0, tmp_path / "index")
+    gen = store.current_generation(index)
+    assert gen is not None
+    for segment in (gen / "passages").glob("*.idx"):
+        segment.write_bytes(b"garbage")
+    res = run_kb("list", "--index", str(index), cwd=tmp_path)
+    assert res.returncode == 0  # the listing reads the manifest only
+    res = run_kb("related", "SyncNet", "--index", str(index), cwd=tmp_path)
+    assert res.returncode == 1 and "damaged" in res.stderr and "kb ingest" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = run_kb("ingest", "--index", str(index), cwd=tmp_path)
+    assert res.returncode == 0 and "up to date" not in res.stdout, res.stdout + res.stderr
+    res = run_kb("related", "SyncNet", "--index", str(index), "--json", cwd=tmp_path)
+    assert res.returncode == 0 and json.loads(res.stdout)["results"]

@@ -109,7 +109,9 @@ def run_command(func: F) -> F:
             # is a success. Point stdout at /dev/null so the final flush cannot fail again.
             _discard_stdout()
             raise typer.Exit(0) from None
-        except Exception as exc:
+        except SystemExit:
+            raise
+        except BaseException as exc:  # also a Rust panic from tantivy, which is no Exception
             known = _known(exc)
             if _DEBUG["on"]:
                 traceback.print_exc()
