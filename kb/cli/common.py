@@ -45,6 +45,12 @@ IndexOpt = Annotated[
     typer.Option("--index", help="Index directory [default: $KB_INDEX or ./index]", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+# The paper filters shared by list and export (kb.library.Filters).
+TopicOpt = Annotated[str | None, typer.Option(help="Topic at any level (case-insensitive prefix).")]
+ReadOpt = Annotated[bool | None, typer.Option("--read/--unread", help="Only read / unread papers.")]
+YearOpt = Annotated[str | None, typer.Option(help="2019, 2018-2020, 2018-, -2020.")]
+VenueOpt = Annotated[str | None, typer.Option(help="Venue contains this text.")]
+HasPdfOpt = Annotated[bool | None, typer.Option("--has-pdf/--no-pdf", help="With / without a PDF.")]
 
 
 class UsageProblem(Exception):

@@ -9,7 +9,21 @@ from typing import Annotated
 
 import typer
 
-from kb.cli.common import IndexOpt, JsonOpt, UsageProblem, app, err, index_dir, out, run_command
+from kb.cli.common import (
+    HasPdfOpt,
+    IndexOpt,
+    JsonOpt,
+    ReadOpt,
+    TopicOpt,
+    UsageProblem,
+    VenueOpt,
+    YearOpt,
+    app,
+    err,
+    index_dir,
+    out,
+    run_command,
+)
 
 
 def _progress(total_hint: int = 0):  # type: ignore[no-untyped-def]
@@ -252,11 +266,11 @@ def status(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
 def list_papers(
     index: IndexOpt = None,
     json_out: JsonOpt = False,
-    topic: Annotated[str | None, typer.Option(help="Topic at any level (case-insensitive prefix).")] = None,
-    read: Annotated[bool | None, typer.Option("--read/--unread", help="Only read / unread papers.")] = None,
-    year: Annotated[str | None, typer.Option(help="2019, 2018-2020, 2018-, -2020.")] = None,
-    venue: Annotated[str | None, typer.Option(help="Venue contains this text.")] = None,
-    has_pdf: Annotated[bool | None, typer.Option("--has-pdf/--no-pdf", help="With / without a PDF.")] = None,
+    topic: TopicOpt = None,
+    read: ReadOpt = None,
+    year: YearOpt = None,
+    venue: VenueOpt = None,
+    has_pdf: HasPdfOpt = None,
     sort: Annotated[str, typer.Option(help="catalog, year, title or added.")] = "catalog",
 ) -> None:
     """List papers (a table on a terminal, --json for scripts)."""

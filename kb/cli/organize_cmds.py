@@ -16,7 +16,21 @@ from typing import Annotated
 
 import typer
 
-from kb.cli.common import IndexOpt, JsonOpt, UsageProblem, app, err, index_dir, out, run_command
+from kb.cli.common import (
+    HasPdfOpt,
+    IndexOpt,
+    JsonOpt,
+    ReadOpt,
+    TopicOpt,
+    UsageProblem,
+    VenueOpt,
+    YearOpt,
+    app,
+    err,
+    index_dir,
+    out,
+    run_command,
+)
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the diff of the list; write nothing.")]
 
@@ -204,11 +218,11 @@ def export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file [default: stdout]",
                                                 show_default=False)] = None,
     index: IndexOpt = None,
-    topic: Annotated[str | None, typer.Option(help="Topic at any level (case-insensitive prefix).")] = None,
-    read: Annotated[bool | None, typer.Option("--read/--unread", help="Only read / unread papers.")] = None,
-    year: Annotated[str | None, typer.Option(help="2019, 2018-2020, 2018-, -2020.")] = None,
-    venue: Annotated[str | None, typer.Option(help="Venue contains this text.")] = None,
-    has_pdf: Annotated[bool | None, typer.Option("--has-pdf/--no-pdf", help="With / without a PDF.")] = None,
+    topic: TopicOpt = None,
+    read: ReadOpt = None,
+    year: YearOpt = None,
+    venue: VenueOpt = None,
+    has_pdf: HasPdfOpt = None,
 ) -> None:
     """Citations of the (filtered) library as BibTeX, CSL-JSON, CSV or a Markdown list."""
     from kb.library import Filters, LibraryError
