@@ -34,7 +34,7 @@ from kb import index as index_mod
 from kb import link as link_mod
 from kb import store
 from kb.embed import DIM, Encoder, SentenceTransformerEncoder, model_version
-from kb.models import CatalogRef, Entry, Extraction, Link, Paper, PdfMeta
+from kb.models import CatalogRef, Entry, Extraction, Paper
 
 EXTRACT_TIMEOUT_S = 300
 CJK_SHARE = 0.2  # a passage with more Han characters than this share of its letters is flagged CJK
@@ -244,13 +244,14 @@ def _readable(gen: store.Generation) -> bool:
 def _unchanged(gen: store.Generation, settings: dict[str, str], pdfs: list[_Stat], cats: list[_Stat]) -> bool:
     if any(gen.settings.get(k) != settings[k] for k in VERSION_KEYS):
         return False
-    before = {(f["path"], f["size"], f["mtime_ns"]) for f in gen.files()}
-    if before != {(s.path, s.size, s.mtime_ns) for s in pdfs}:
-        return False
-    if not _failed_still_fail(gen.files(), gen.settings.get("extractor", DEFAULT_EXTRACTOR)):
+    files = gen.files()
+    if {(f["path"], f["size"], f["mtime_ns"]) for f in files} != {(s.path, s.size, s.mtime_ns) for s in pdfs}:
         return False
     cats_before = {(c["path"], c["size"], c["mtime_ns"]) for c in gen.catalogs()}
-    return cats_before == {(s.path, s.size, s.mtime_ns) for s in cats} and _readable(gen)
+    if cats_before != {(s.path, s.size, s.mtime_ns) for s in cats} or not _readable(gen):
+        return False
+    # Last and only when all else is unchanged: retrying failed files starts a worker process.
+    return _failed_still_fail(files, gen.settings.get("extractor", DEFAULT_EXTRACTOR))
 
 
 def _failed_still_fail(files: list[dict], extractor: str) -> bool:
@@ -262,7 +263,7 @@ def _failed_still_fail(files: list[dict], extractor: str) -> bool:
     runner = _Extractor(extractor)
     try:
         for f in failed:
-            again = runner.result(runner.submit(f["path"]), f["path"])
+            again = runner.result(runner.submit(f["path"]))
             if again.status != "failed" or again.reason != f["reason"]:
                 return False
     finally:
@@ -300,7 +301,7 @@ class _Extractor:
     def submit(self, path: str) -> cf.Future:
         return self._pool().submit(_extract_worker, path, self.extractor)
 
-    def result(self, future: cf.Future, path: str) -> Extraction:
+    def result(self, future: cf.Future) -> Extraction:
         try:
             return future.result(timeout=EXTRACT_TIMEOUT_S)
         except cf.TimeoutError:
@@ -630,7 +631,7 @@ def _run(options: IngestOptions, progress: Progress) -> IngestReport:
             sha = shas[s.path]
             tx = time.perf_counter()
             if s.path in futures:
-                ex = extractor.result(futures[s.path], s.path)
+                ex = extractor.result(futures[s.path])
                 cache.put_extraction(sha, ex_key, ex.status, ex.reason, ex.meta, ex.pages)
             else:
                 status, reason, meta, pages = cache.get_extraction(sha, ex_key)  # type: ignore[misc]
@@ -834,6 +835,3 @@ def _descriptor_vectors(
     if not keys:
         return np.zeros((0, DIM), dtype=np.float32)
     return np.stack([have[k] for k in keys]).astype(np.float32)
-
-
-__all__ = ["IngestError", "IngestOptions", "IngestReport", "Progress", "ingest", "PdfMeta", "Link"]

@@ -71,10 +71,6 @@ class Locked(StoreError):
     pass
 
 
-def default_index_dir() -> Path:
-    return Path(os.environ.get("KB_INDEX") or "index")
-
-
 # --------------------------------------------------------------------------- lock
 
 
