@@ -33,7 +33,7 @@ def main() -> None:
     corpora = [CORPUS / c for c in (args.corpus or ["userlib", "pwl-dev"])]
 
     from kb.ingest import IngestOptions, ingest
-    from kb.store import Generation
+    from kb.storage.store import Generation
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="kb-bench-"))
     index = work / "index"
@@ -69,7 +69,7 @@ def main() -> None:
     )
 
     gen = Generation(index)
-    texts = [r[0] for r in gen.db.execute("SELECT text FROM passages ORDER BY row")]
+    texts = list(gen.all_passage_texts())
     gen.close()
     from kb.embed import SentenceTransformerEncoder
 

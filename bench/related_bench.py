@@ -32,9 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kb import store  # noqa: E402
 from kb.models import Paper  # noqa: E402
 from kb.related import DEFAULT_WEIGHTS, Space, Weights, rank  # noqa: E402
+from kb.storage import store  # noqa: E402
 
 TOP = 5
 
@@ -83,7 +83,7 @@ def keyword_share(gen: store.Generation, papers: list[Paper], idx: list[int]) ->
     """tantivy more-like-this: the paper's text (or descriptor) as the query, scored per paper."""
     import tantivy
 
-    from kb.index import open_index
+    from kb.storage.index import open_index
 
     pidx = open_index(gen.tantivy_dir("papers"))
     sidx = open_index(gen.tantivy_dir("passages"))
@@ -92,7 +92,7 @@ def keyword_share(gen: store.Generation, papers: list[Paper], idx: list[int]) ->
     vals = []
     for i in idx:
         p = papers[i]
-        text = " ".join(t for _r, _pg, _f, t in gen.passages_of(p.id))[:20000]
+        text = " ".join(x.text for x in gen.passages_of(p.id))[:20000]
         desc = " ".join(x for x in (p.title, p.alias or "", p.note or "", p.abstract or "") if x)
         score = np.zeros(len(papers))
         for searcher, schema, field, body in (
@@ -118,7 +118,7 @@ def keyword_share(gen: store.Generation, papers: list[Paper], idx: list[int]) ->
 def content_only_space(gen: store.Generation) -> Space:
     """A Space whose paper vectors are re-embedded without the user's topics (no reading-list signal)."""
     from kb.embed import OnnxEncoder
-    from kb.ingest import paper_descriptor
+    from kb.papers import paper_descriptor
 
     space = Space(gen)
     enc = OnnxEncoder(gen.model_dir(), gen.settings.get("model_version", ""))
@@ -126,7 +126,7 @@ def content_only_space(gen: store.Generation) -> Space:
     for p in space.papers:
         rows = gen.passages_of(p.id)
         if rows:
-            first[p.id] = rows[0][3]
+            first[p.id] = rows[0].text
     texts = []
     for p in space.papers:
         bare = Paper(**{**p.__dict__, "topics": []})

@@ -49,12 +49,12 @@ def resolve(expect: list[str], papers: list) -> set[str]:
 
 
 def evaluate(
-    index: Path, qset: dict, modes: tuple[str, ...], verbose: bool
+    index: Path, qset: dict, modes: tuple[str, ...], verbose: bool, tuning: object = None
 ) -> dict[str, tuple[float, float]]:
-    from kb.search import SearchOptions, open_generation, search
+    from kb import Library
 
-    gen = open_generation(index)
-    papers = gen.papers()
+    lib = Library(index, tuning=tuning)  # type: ignore[arg-type]
+    papers = lib.papers()
     table: dict[str, tuple[float, float]] = {}
     for mode in modes:
         rr, rec = [], []
@@ -62,17 +62,14 @@ def evaluate(
             want = resolve(item["expect"], papers)
             if not want:
                 raise SystemExit(f"{qset['path']}: no paper matches {item['expect']}")
-            got = [
-                r.paper.id
-                for r in search(index, SearchOptions(item["q"], mode=mode, limit=10), gen=gen).results
-            ]
+            got = [r.paper.id for r in lib.search(item["q"], mode=mode, limit=10).results]
             ranks = [i for i, pid in enumerate(got, 1) if pid in want]
             rr.append(1.0 / ranks[0] if ranks else 0.0)
             rec.append(len(ranks) / len(want))
             if verbose and (not ranks or ranks[0] > 1):
                 print(f"  [{mode}] {item['q']!r}: first hit at {ranks[0] if ranks else '-'}; top3 {got[:3]}")
         table[mode] = (statistics.mean(rr), statistics.mean(rec))
-    gen.close()
+    lib.close()
     return table
 
 
@@ -88,35 +85,31 @@ def quality(index: Path, sets: list[dict], verbose: bool) -> None:
 def fusion_sweep(index: Path, sets: list[dict]) -> None:
     """The numbers behind ``kb.search.Tuning``: semantic paper scores, then fusion, on every set.
 
-    Each variant replaces ``kb.search.TUNING`` and reruns the real ``search()`` (no copy of the
-    ranking code here), so what is measured is what ships.
+    Each variant is a ``kb.search.Tuning`` passed to ``kb.Library`` and the real ``search()`` runs (no
+    copy of the ranking code here), so what is measured is what ships.
     """
     import dataclasses
 
     import kb.search as ks
 
-    base = ks.TUNING
+    base = ks.DEFAULT_TUNING
 
     def row(label: str, tuning: object, modes: tuple[str, ...]) -> None:
-        ks.TUNING = tuning  # type: ignore[assignment]
         cells = []
         for s in sets:
-            t = evaluate(index, s, modes, False)
+            t = evaluate(index, s, modes, False, tuning)
             cells += [f"{s['corpus']} {m[:3]} {t[m][0]:.3f}/{t[m][1]:.3f}" for m in modes]
         print(f"  {label:<26} " + "  ".join(cells))
 
-    try:
-        print("\nsemantic paper score (MRR@10 / recall@10; hybrid with the default fusion)")
-        for w in (None, 0.3, 0.5, 0.7):
-            label = "max(descriptor, passage)" if w is None else f"{w} descr + {1 - w:.1f} passage"
-            row(label, dataclasses.replace(base, paper_weight=w), ("semantic", "hybrid"))
-        print("\nfusion (hybrid MRR@10 / recall@10)")
-        for k in (10, 30, 60):
-            row(f"rrf k={k}", dataclasses.replace(base, fusion="rrf", rrf_k=k), ("hybrid",))
-        for a in (0.3, 0.4, 0.5, 0.6, 0.7):
-            row(f"cc alpha={a}", dataclasses.replace(base, fusion="cc", alpha=a), ("hybrid",))
-    finally:
-        ks.TUNING = base
+    print("\nsemantic paper score (MRR@10 / recall@10; hybrid with the default fusion)")
+    for w in (None, 0.3, 0.5, 0.7):
+        label = "max(descriptor, passage)" if w is None else f"{w} descr + {1 - w:.1f} passage"
+        row(label, dataclasses.replace(base, paper_weight=w), ("semantic", "hybrid"))
+    print("\nfusion (hybrid MRR@10 / recall@10)")
+    for k in (10, 30, 60):
+        row(f"rrf k={k}", dataclasses.replace(base, fusion="rrf", rrf_k=k), ("hybrid",))
+    for a in (0.3, 0.4, 0.5, 0.6, 0.7):
+        row(f"cc alpha={a}", dataclasses.replace(base, fusion="cc", alpha=a), ("hybrid",))
 
 
 def _median_time(cmd: list[str], runs: int, env: dict | None = None) -> float:

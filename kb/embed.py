@@ -15,9 +15,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from kb.errors import KbError
+
+if TYPE_CHECKING:
+    from kb.storage.store import Generation
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
@@ -26,7 +31,7 @@ ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(KbError):
     """The embedding model could not be loaded or run."""
 
 
@@ -169,3 +174,8 @@ class OnnxEncoder:
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )[0]
         return np.asarray(out, dtype=np.float32)
+
+
+def query_encoder(gen: Generation) -> OnnxEncoder:
+    """The fast query-time encoder of an index: its ONNX export of the model that embedded it."""
+    return OnnxEncoder(gen.model_dir(), gen.settings.get("model_version", ""))

@@ -28,6 +28,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb.errors import RefusedError
+
 _BOM = b"\xef\xbb\xbf"
 _LINE_RE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 # A list item with a task checkbox: indentation, bullet, spaces, "[ ]" / "[x]" / "[X]".
@@ -38,7 +40,7 @@ _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ENTRY_PREFIX_RE = re.compile(r"^\s*(?:[-*+][ \t]+)?(\[[ xX]\][ \t]+)?")
 
 
-class EditError(Exception):
+class EditError(RefusedError):
     """An edit kb refused to make; ``str(error)`` is a one-line message for the user."""
 
 

@@ -7,6 +7,10 @@ dataclasses, so each stage can be tested alone and none reaches into another's s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kb.fsutil import json_path
 
 
 @dataclass
@@ -68,14 +72,44 @@ class Extraction:
 
 @dataclass
 class Passage:
-    """A span of a paper's text sized for the embedding model."""
+    """A span of a paper's text sized for the embedding model, as stored in the index."""
 
     paper_id: str
     seq: int  # order within the paper
     page: int  # 1-based page where the passage starts
     text: str
     file: str | None = None  # absolute path of the PDF it came from
-    page_end: int | None = None  # last page it covers, when it spans a page break
+    row: int = -1  # its row in the index (passage vectors, keyword index)
+
+
+@dataclass
+class FileRow:
+    """One PDF as an index generation recorded it: where, what content, how it read, whose it is."""
+
+    path: str  # absolute
+    sha256: str
+    size: int
+    mtime_ns: int
+    status: str  # ok, no-text, garbled, failed
+    reason: str | None = None
+    paper_id: str | None = None
+    pages: int = 0
+    link_method: str | None = None  # how it was linked to its catalog entry
+    link_score: float | None = None
+    unsure: bool = False
+    attachment: bool = False  # a file of its paper that is not the paper itself (a translation)
+
+
+@dataclass
+class CatalogRow:
+    """One reading list as an index generation read it."""
+
+    path: str  # absolute
+    sha256: str
+    size: int
+    mtime_ns: int
+    entries: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,3 +147,31 @@ class Paper:
     # ``kb mark`` flips them all.
     also_in: list[CatalogRef] = field(default_factory=list)
     added: float | None = None  # when the index first saw this paper (seconds since the epoch)
+
+    def to_json(self, cwd: Path | None = None) -> dict:
+        """The public JSON form of a paper (``kb list --json``, ``/api/papers``); paths relative to
+        ``cwd`` when given."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "alias": self.alias,
+            "topics": self.topics,
+            "read": self.read,
+            "venue": self.venue,
+            "year": self.year,
+            "note": self.note,
+            "authors": self.authors,
+            "links": [{"label": lk.label, "url": lk.url} for lk in self.links],
+            "files": [json_path(f, cwd) for f in self.files],
+            "catalog": {"file": json_path(self.catalog.file, cwd), "line": self.catalog.line}
+            if self.catalog
+            else None,
+            "status": self.status,
+            "reason": self.reason,
+            "pages": self.pages,
+            "doi": self.doi,
+            "arxiv": self.arxiv,
+            "added": datetime.fromtimestamp(self.added, UTC).isoformat(timespec="seconds")
+            if self.added
+            else None,
+        }

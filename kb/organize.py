@@ -27,12 +27,23 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kb import mdedit, store
+from kb import mdedit
+from kb.errors import RefusedError, UsageError
+from kb.fsutil import json_path, rel_path, sha256_file
 from kb.models import Paper
+from kb.papers import humanize_filename, title_key
+from kb.storage import store
+
+if TYPE_CHECKING:
+    from kb.embed import Encoder
+    from kb.ingest import IngestReport
+    from kb.listing import Filters
+    from kb.related import Space
 
 
-class OrganizeError(Exception):
+class OrganizeError(RefusedError):
     """kb refused to show, mark or add something; ``str(error)`` is a one-line message for the user."""
 
 
@@ -42,14 +53,6 @@ class DuplicatePaper(OrganizeError):
 
 class BadPdf(OrganizeError):
     """The file to add is missing, not a PDF, or cannot be read."""
-
-
-def open_generation(index_dir: Path) -> store.Generation:
-    """The live generation, with the same version checks every command does."""
-    from kb.index import SCHEMA_VERSION
-
-    return store.Generation(index_dir, expected={"schema_version": SCHEMA_VERSION,
-                                                 "manifest_version": store.MANIFEST_VERSION})
 
 
 # ------------------------------------------------------------------------------------------------- show
@@ -63,6 +66,10 @@ class FileInfo:
     pages: int
     status: str
     reason: str | None = None
+
+    def to_json(self, cwd: Path | None = None) -> dict:
+        return {"path": json_path(self.path, cwd), "pages": self.pages, "status": self.status,
+                "reason": self.reason}
 
 
 @dataclass
@@ -85,37 +92,57 @@ class PaperDetails:
     related: list[RelatedInfo] = field(default_factory=list)
     related_note: str | None = None  # why there are no related papers, when there are none
 
+    def to_json(self, cwd: Path | None = None) -> dict:
+        """``kb show --json``: the paper's own JSON form plus what the index knows around it."""
+        data = self.paper.to_json(cwd)
+        data["files"] = [f.to_json(cwd) for f in self.files]
+        data["resolved_by"] = self.method
+        data["also_matched"] = [{"id": p.id, "title": p.title} for p in self.others]
+        data["summary"] = (
+            {"kind": self.summary_kind, "page": self.summary_page, "text": self.summary}
+            if self.summary
+            else None
+        )
+        data["related"] = [
+            {"id": r.paper.id, "title": r.paper.title, "score": round(r.score, 4)} for r in self.related
+        ]
+        return data
 
-def show_paper(gen: store.Generation, query: str, n_related: int = 3) -> PaperDetails:
+
+def show_paper(
+    gen: store.Generation, query: str, n_related: int = 3, space: Space | None = None
+) -> PaperDetails:
     """Resolve ``query`` like ``kb related`` does and gather what the index holds about that paper."""
     from kb.resolve import resolve_paper
 
     res = resolve_paper(gen, query)
     paper = res.paper
-    by_path = {f["path"]: f for f in gen.files()}
+    by_path = {f.path: f for f in gen.files()}
     files = []
     for path in paper.files:
-        row = by_path.get(path, {})
-        files.append(FileInfo(path, int(row.get("pages") or 0), row.get("status") or paper.status,
-                              row.get("reason")))
+        row = by_path.get(path)
+        files.append(FileInfo(path, row.pages if row else 0, row.status if row else paper.status,
+                              row.reason if row else None))
     summary, kind, page = paper.abstract, "abstract" if paper.abstract else None, None
     if not summary:
         passages = gen.passages_of(paper.id)
         if passages:
-            _row, page, _file, summary = passages[0]
+            page, summary = passages[0].page, passages[0].text
             kind = "first passage"
-    related, note = _related(gen, paper, n_related)
+    related, note = _related(gen, paper, n_related, space)
     return PaperDetails(paper, res.method, res.others, files, summary, kind, page, related, note)
 
 
-def _related(gen: store.Generation, paper: Paper, n: int) -> tuple[list[RelatedInfo], str | None]:
+def _related(
+    gen: store.Generation, paper: Paper, n: int, space: Space | None
+) -> tuple[list[RelatedInfo], str | None]:
     """The ``n`` nearest papers by kb.related's scoring; an index without vectors has none."""
     if n <= 0:
         return [], None
     from kb.related import RelatedError, related
 
     try:
-        result = related(gen, paper.id, limit=n)
+        result = related(gen, paper.id, limit=n, space=space)
     except RelatedError as exc:
         return [], str(exc)
     if result.resolution is not None and result.resolution.paper.id != paper.id:
@@ -126,7 +153,7 @@ def _related(gen: store.Generation, paper: Paper, n: int) -> tuple[list[RelatedI
 # ------------------------------------------------------------------------------------- fresh index
 
 
-def _refresh_if_stale(index_dir: Path) -> tuple[store.Generation, bool]:
+def _refresh_if_stale(index_dir: Path, encoder: Encoder | None) -> tuple[store.Generation, bool]:
     """Open the index, re-ingesting first when a catalog on disk differs from what the index read.
 
     The user edits the list by hand; line numbers and duplicate checks must come from the file as it
@@ -135,29 +162,29 @@ def _refresh_if_stale(index_dir: Path) -> tuple[store.Generation, bool]:
     from kb.ingest import ingest, options_from_index
 
     options = options_from_index(index_dir)  # fails early (before any edit) on an index that cannot
-    gen = open_generation(index_dir)  # be re-ingested by itself
+    gen = store.open_generation(index_dir)  # be re-ingested by itself
     if not _stale_catalogs(gen):
         return gen, False
     gen.close()
-    ingest(options)
-    return open_generation(index_dir), True
+    ingest(options, encoder=encoder)
+    return store.open_generation(index_dir), True
 
 
 def _stale_catalogs(gen: store.Generation) -> list[str]:
     stale = []
     for cat in gen.catalogs():
         try:
-            if mdedit.file_digest(Path(cat["path"])) != cat["sha256"]:
-                stale.append(cat["path"])
+            if mdedit.file_digest(Path(cat.path)) != cat.sha256:
+                stale.append(cat.path)
         except OSError:
-            stale.append(cat["path"])
+            stale.append(cat.path)
     return stale
 
 
-def _reingest(index_dir: Path):  # type: ignore[no-untyped-def]
+def _reingest(index_dir: Path, encoder: Encoder | None) -> IngestReport:
     from kb.ingest import ingest, options_from_index
 
-    return ingest(options_from_index(index_dir))
+    return ingest(options_from_index(index_dir), encoder=encoder)
 
 
 # ------------------------------------------------------------------------------------------------- mark
@@ -179,7 +206,7 @@ class MarkOutcome:
 class MarkReport:
     outcomes: list[MarkOutcome]
     refreshed: bool  # the index was re-read first because a catalog had changed
-    ingest: object | None = None  # IngestReport of the re-ingest after the edits
+    ingest: IngestReport | None = None  # the re-ingest after the edits
 
     @property
     def failed(self) -> list[MarkOutcome]:
@@ -210,7 +237,9 @@ def _loose_match(query: str, res: object) -> str | None:
     return None
 
 
-def mark(index_dir: Path, queries: list[str], read: bool, dry_run: bool = False) -> MarkReport:
+def mark(
+    index_dir: Path, queries: list[str], read: bool, dry_run: bool = False, *, encoder: Encoder | None = None
+) -> MarkReport:
     """Flip the checkbox of each named paper's catalog entry, then re-ingest once.
 
     Each name is handled on its own: an unknown name, an ambiguous one or a list without checkboxes
@@ -218,9 +247,9 @@ def mark(index_dir: Path, queries: list[str], read: bool, dry_run: bool = False)
     """
     from kb.resolve import ResolveError, closest_titles, resolve_paper
 
-    gen, refreshed = _refresh_if_stale(index_dir)
+    gen, refreshed = _refresh_if_stale(index_dir, encoder)
     try:
-        digests = {c["path"]: c["sha256"] for c in gen.catalogs()}
+        digests = {c.path: c.sha256 for c in gen.catalogs()}
         outcomes = []
         seen: set[str] = set()
         for query in queries:
@@ -276,7 +305,7 @@ def mark(index_dir: Path, queries: list[str], read: bool, dry_run: bool = False)
         gen.close()
     report = MarkReport(outcomes, refreshed)
     if not dry_run and any(o.result and o.result.changed for o in outcomes):
-        report.ingest = _reingest(index_dir)
+        report.ingest = _reingest(index_dir, encoder)
     return report
 
 
@@ -305,11 +334,6 @@ def split_topic(topic: str) -> list[str]:
     return [" ".join(part.split()) for part in topic.split("/") if part.strip()]
 
 
-def title_key(title: str) -> str:
-    """The normalised title two papers share when they are the same paper (as ingest merges them)."""
-    return " ".join(re.findall(r"\w+", title.casefold()))
-
-
 def add_pdf(
     index_dir: Path,
     pdf: Path,
@@ -322,6 +346,7 @@ def add_pdf(
     alias: str | None = None,
     venue: str | None = None,
     year: int | None = None,
+    encoder: Encoder | None = None,
 ) -> AddReport:
     """Put ``pdf`` into the library and a new unread entry for it under ``topic`` of a catalog.
 
@@ -331,19 +356,18 @@ def add_pdf(
     end makes the paper searchable at once.
     """
     from kb.extract import extract_pdf
-    from kb.ingest import humanize_filename, sha256_file
 
     pdf = Path(pdf)
     if not pdf.is_file():
         raise BadPdf(f"no such file: {pdf}")
     if not topic:
-        raise OrganizeError("give the topic to file the paper under, e.g. --topic \"GAN/StyleGAN\"")
+        raise UsageError("give the topic to file the paper under, e.g. --topic \"GAN/StyleGAN\"")
     sha = sha256_file(str(pdf))
     extraction = extract_pdf(pdf)
     if extraction.status == "failed":
         raise BadPdf(f"{pdf.name}: cannot read this PDF ({extraction.reason}); nothing written")
 
-    gen, _refreshed = _refresh_if_stale(index_dir)
+    gen, _refreshed = _refresh_if_stale(index_dir, encoder)
     try:
         from kb.ingest import options_from_index
 
@@ -361,7 +385,7 @@ def add_pdf(
             raise DuplicatePaper(f"{pdf.name} is already in the library: {_where(existing[1])}")
         _check_title(gen, title, existing[1] if existing else None)
         cat = _choose_catalog(gen, options, catalog)
-        cat_digest = {c["path"]: c["sha256"] for c in gen.catalogs()}[str(cat)]
+        cat_digest = {c.path: c.sha256 for c in gen.catalogs()}[str(cat)]
         if existing is not None:  # the same PDF, already in a library folder but in no list: link it
             destination, action = Path(existing[0]), "kept"
             if os.path.realpath(existing[0]) != os.path.realpath(pdf):
@@ -400,7 +424,7 @@ def add_pdf(
         with contextlib.suppress(FileNotFoundError):
             pdf.unlink()
     report = AddReport(title, cat, topic, pdf, destination, action, entry, edit, warnings=warnings)
-    _reingest(index_dir)
+    _reingest(index_dir, encoder)
     _find_new_paper(index_dir, report)
     return report
 
@@ -408,14 +432,12 @@ def add_pdf(
 def _same_file(gen: store.Generation, sha: str) -> tuple[str, Paper | None] | None:
     """(path, paper) of an indexed PDF with these bytes, if any."""
     for f in gen.files():
-        if f["sha256"] == sha:
-            return f["path"], gen.paper(f["paper_id"]) if f["paper_id"] else None
+        if f.sha256 == sha:
+            return f.path, gen.paper(f.paper_id) if f.paper_id else None
     return None
 
 
 def _rel(path: str | Path) -> str:
-    from kb.library import rel_path
-
     return rel_path(str(path))
 
 
@@ -457,7 +479,7 @@ def _catalog_order(options, catalogs: list[Path]) -> list[Path]:  # type: ignore
 
 
 def _choose_catalog(gen: store.Generation, options, catalog: Path | None) -> Path:  # type: ignore[no-untyped-def]
-    known = [Path(c["path"]) for c in gen.catalogs()]
+    known = [Path(c.path) for c in gen.catalogs()]
     if not known:
         raise OrganizeError("the index has no reading list to add to: ingest a folder with a README.md list")
     if catalog is None:
@@ -465,8 +487,6 @@ def _choose_catalog(gen: store.Generation, options, catalog: Path | None) -> Pat
     want = Path(catalog).resolve()
     if want in known:
         return want
-    from kb.library import rel_path
-
     names = ", ".join(rel_path(str(k)) for k in _catalog_order(options, known))
     raise OrganizeError(f"{catalog} is not a reading list of this index; choose one of: {names}")
 
@@ -531,7 +551,7 @@ def _stage_copy(pdf: Path, destination: Path) -> str:
 
 def _find_new_paper(index_dir: Path, report: AddReport) -> None:
     """Fill in the new paper's id and line, and warn when the PDF and the entry did not link."""
-    gen = open_generation(index_dir)
+    gen = store.open_generation(index_dir)
     try:
         target = os.path.realpath(report.destination)
         paper = next((p for p in gen.papers() if any(os.path.realpath(f) == target for f in p.files)), None)
@@ -550,12 +570,21 @@ def _find_new_paper(index_dir: Path, report: AddReport) -> None:
 # ----------------------------------------------------------------------------------------------- export
 
 
-def export(gen: store.Generation, fmt: str, filters=None) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    """The papers ``filters`` accepts, in reading-list order, rendered in ``fmt``; and how many."""
+@dataclass
+class Export:
+    """Citations of some papers in one format: the text to write and how many papers it holds."""
+
+    format: str
+    text: str
+    count: int
+
+
+def export(gen: store.Generation, fmt: str, filters: Filters | None = None) -> Export:
+    """The papers ``filters`` accepts, in reading-list order, rendered in ``fmt``."""
     from kb.export import FORMATS, export_papers
-    from kb.library import sort_papers
+    from kb.listing import sort_papers
 
     if fmt not in FORMATS:
-        raise OrganizeError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     papers = sort_papers([p for p in gen.papers() if filters is None or filters.match(p)], "catalog")
-    return export_papers(papers, fmt), len(papers)
+    return Export(fmt, export_papers(papers, fmt), len(papers))

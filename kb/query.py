@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kb.errors import UsageError
 from kb.stopwords import FUNCTION_WORDS
 
 MAX_QUERY_CHARS = 2000
@@ -46,7 +47,7 @@ _TOKEN = re.compile(
 )
 
 
-class QueryError(Exception):
+class QueryError(UsageError):
     """The query cannot be understood (a usage error: exit code 2)."""
 
 

@@ -26,14 +26,22 @@ import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kb import store
-from kb.library import Filters
-from kb.models import Paper
+from kb.errors import CorruptIndexError, KbError
+from kb.fsutil import json_path
+from kb.listing import Filters
+from kb.models import Paper, Passage
 from kb.resolve import Resolution, resolve_paper
 from kb.stopwords import FUNCTION_WORDS, GENERIC_TERMS
+from kb.storage import store
+from kb.storage.base import FLAG_ATTACHMENT, FLAG_CJK
+
+if TYPE_CHECKING:
+    from kb.embed import Encoder
 
 # At most this many passages of the query paper take part (evenly spread over a long book), to keep a
 # 300-page query within the time budget; ordinary papers have fewer.
@@ -42,7 +50,7 @@ _WORD = re.compile(r"[a-z][a-z0-9]{2,30}")
 STOP_WORDS = FUNCTION_WORDS | GENERIC_TERMS
 
 
-class RelatedError(Exception):
+class RelatedError(KbError):
     """The query cannot be answered (no vectors in the index, empty text)."""
 
 
@@ -66,26 +74,58 @@ class PassageHit:
     snippet: str
     score: float
 
+    def to_json(self, cwd: Path | None = None) -> dict:
+        return {"page": self.page, "file": json_path(self.file, cwd) if self.file else None,
+                "snippet": self.snippet}
+
 
 @dataclass
 class Why:
+    """What a related paper shares with the query: catalog topics, distinctive terms, a passage."""
+
     shared_topics: list[str] = field(default_factory=list)
     shared_terms: list[str] = field(default_factory=list)
     passages: list[PassageHit] = field(default_factory=list)
 
 
 @dataclass
-class RelatedPaper:
+class Related:
+    """One related paper, its score and why."""
+
     paper: Paper
     score: float
     why: Why
 
+    def to_json(self, cwd: Path | None = None) -> dict:
+        return {
+            "id": self.paper.id,
+            "title": self.paper.title,
+            "score": round(self.score, 4),
+            "files": [json_path(f, cwd) for f in self.paper.files],
+            "topics": [" / ".join(t) for t in self.paper.topics],
+            "why": {
+                "shared_topics": self.why.shared_topics,
+                "shared_terms": self.why.shared_terms,
+                "passages": [h.to_json(cwd) for h in self.why.passages],
+            },
+        }
+
 
 @dataclass
-class RelatedResult:
+class RelatedResults:
+    """The papers most like a query paper (``resolution``) or a text (``resolution`` None)."""
+
     query: str
     resolution: Resolution | None  # None for --text
-    results: list[RelatedPaper]
+    results: list[Related]
+
+    def to_json(self, cwd: Path | None = None) -> dict:
+        res = self.resolution
+        return {
+            "query": self.query,
+            "resolved": {"id": res.paper.id, "title": res.paper.title, "method": res.method} if res else None,
+            "results": [r.to_json(cwd) for r in self.results],
+        }
 
 
 class Space:
@@ -111,13 +151,13 @@ class Space:
         owner = gen.passage_owner()
         flags = gen.passage_flags()
         if not (vectors.shape[0] == len(owner) == len(flags)) or (len(owner) and int(owner.max()) >= n):
-            raise store.CorruptIndex(
+            raise CorruptIndexError(
                 "the passage vectors do not match the manifest: run `kb ingest --rebuild`"
             )
         self.vectors = vectors
         # An attachment (a translation is a file of the same paper) and mostly-Chinese text (MiniLM
         # does not read it) are never evidence.
-        usable = (flags & (store.FLAG_ATTACHMENT | store.FLAG_CJK)) == 0
+        usable = (flags & (FLAG_ATTACHMENT | FLAG_CJK)) == 0
         usable &= owner >= 0
         self.usable = usable
         self.owner = owner
@@ -256,17 +296,22 @@ def related(
     text: bool = False,
     weights: Weights = DEFAULT_WEIGHTS,
     space: Space | None = None,
-) -> RelatedResult:
-    """The ``limit`` papers most like the one ``query`` names (or like ``query`` as text), explained."""
+    encoder: Encoder | None = None,
+) -> RelatedResults:
+    """The ``limit`` papers most like the one ``query`` names (or like ``query`` as text), explained.
+
+    ``encoder`` embeds a ``text`` query (default: the index's ONNX query model)."""
     space = space or Space(gen)
     papers = space.papers
     exclude = np.zeros(len(papers), bool)
     if text:
         if not query.strip():
             raise RelatedError("the text to compare with is empty")
-        from kb.embed import OnnxEncoder
+        if encoder is None:
+            from kb.embed import query_encoder
 
-        vec = OnnxEncoder(gen.model_dir(), gen.settings.get("model_version", "")).encode([query])[0]
+            encoder = query_encoder(gen)
+        vec = encoder.encode([query])[0]
         comp = space.components(vec[None, :], vec, vec if weights.mean else None)
         scores = space.score(comp, weights, None, exclude)
         resolution = None
@@ -288,8 +333,8 @@ def related(
             shared_terms=explain.shared_terms(j),
             passages=explain.passages(j, comp["sims"]),
         )
-        results.append(RelatedPaper(papers[j], float(scores[j]), why))
-    return RelatedResult(query, resolution, results)
+        results.append(Related(papers[j], float(scores[j]), why))
+    return RelatedResults(query, resolution, results)
 
 
 def _shared_levels(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> list[str]:
@@ -306,11 +351,11 @@ def _words(text: str) -> Counter:
     return Counter(w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS)
 
 
-def _paper_text(gen: store.Generation, space: Space, i: int) -> list[tuple[int, int, str | None, str]]:
-    """The usable passages of paper ``i`` as (row, page, file, text)."""
+def _paper_text(gen: store.Generation, space: Space, i: int) -> list[Passage]:
+    """The usable passages of paper ``i``, in reading order."""
     rows = space.rows[space.starts[i] : space.starts[i] + space.counts[i]].tolist()
-    got = gen.passage_rows(rows)
-    return [(r, got[r][1], got[r][2], got[r][3]) for r in rows if r in got]
+    got = gen.passages(rows)
+    return [got[r] for r in rows if r in got]
 
 
 def _descriptor_text(p: Paper) -> str:
@@ -321,8 +366,8 @@ def _descriptor_text(p: Paper) -> str:
 def _paper_words(gen: store.Generation, space: Space, i: int) -> Counter:
     p = space.papers[i]
     words = _words(_descriptor_text(p))
-    for _r, _page, _f, text in _paper_text(gen, space, i):
-        words.update(_words(text))
+    for passage in _paper_text(gen, space, i):
+        words.update(_words(passage.text))
     return words
 
 
@@ -341,23 +386,21 @@ class _Explainer:
     def _idf_of(self, words: list[str]) -> dict[str, float]:
         missing = [w for w in words if w not in self._idf]
         if missing:
-            from kb.index import analyze, open_index
+            from kb.storage.index import analyze
 
-            if self._searcher is None:
-                index = open_index(self.gen.tantivy_dir("passages"))
-                self._searcher = index.searcher()
-                self._n_docs = max(1, self._searcher.num_docs)
+            keyword = self.gen.keyword
+            self._n_docs = max(1, keyword.passage_docs())
             stems = analyze("en", " ".join(missing))
             for w, s in zip(missing, stems, strict=False):
-                df = self._searcher.doc_freq("text", s)
+                df = keyword.doc_freq(s, ["text"])
                 self._idf[w] = float(np.log((self._n_docs + 1) / (df + 1)))
         return {w: self._idf.get(w, 0.0) for w in words}
 
     def shared_terms(self, j: int, n: int = 5) -> list[str]:
         p = self.space.papers[j]
         words = _words(_descriptor_text(p))
-        for _r, _page, _f, text in _paper_text(self.gen, self.space, j):
-            words.update(_words(text))
+        for passage in _paper_text(self.gen, self.space, j):
+            words.update(_words(passage.text))
         shared = [w for w in words if w in self.query_words]
         if not shared:
             return []
@@ -376,17 +419,17 @@ class _Explainer:
         col_best = sims[:, s : s + c].max(axis=0)
         order = sorted(range(c), key=lambda k: (-float(col_best[k]), k))
         rows = [int(self.space.rows[s + k]) for k in order[: max(n * 3, n)]]
-        got = self.gen.passage_rows(rows)
+        got = self.gen.passages(rows)
         hits: list[PassageHit] = []
         pages: set[tuple[str | None, int]] = set()
         for k, r in zip(order, rows, strict=False):
             if r not in got or len(hits) >= n:
                 continue
-            _pid, page, file, text = got[r]
-            if (file, page) in pages:
+            p = got[r]
+            if (p.file, p.page) in pages:
                 continue
-            pages.add((file, page))
-            hits.append(PassageHit(page, file, _snippet(text), float(col_best[k])))
+            pages.add((p.file, p.page))
+            hits.append(PassageHit(p.page, p.file, _snippet(p.text), float(col_best[k])))
         return hits
 
 
@@ -397,35 +440,3 @@ def _snippet(text: str, width: int = 240) -> str:
     cut = flat[:width].rsplit(" ", 1)[0]
     return cut + " …"
 
-
-def result_json(result: RelatedResult, cwd=None) -> dict:  # type: ignore[no-untyped-def]
-    """The ``--json`` form of a result."""
-    from kb.library import rel_path
-
-    res = result.resolution
-    return {
-        "query": result.query,
-        "resolved": {"id": res.paper.id, "title": res.paper.title, "method": res.method} if res else None,
-        "results": [
-            {
-                "id": r.paper.id,
-                "title": r.paper.title,
-                "score": round(r.score, 4),
-                "files": [rel_path(f, cwd) for f in r.paper.files],
-                "topics": [" / ".join(t) for t in r.paper.topics],
-                "why": {
-                    "shared_topics": r.why.shared_topics,
-                    "shared_terms": r.why.shared_terms,
-                    "passages": [
-                        {
-                            "page": h.page,
-                            "file": rel_path(h.file, cwd) if h.file else None,
-                            "snippet": h.snippet,
-                        }
-                        for h in r.why.passages
-                    ],
-                },
-            }
-            for r in result.results
-        ],
-    }

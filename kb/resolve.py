@@ -28,9 +28,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb import store
+from kb.errors import CorruptIndexError, NotFoundError
 from kb.models import Paper
 from kb.stopwords import FUNCTION_WORDS, TITLE_FILLER
+from kb.storage import store
 
 # A fuzzy title match below this (rapidfuzz 0-100) is not trusted on its own.
 FUZZY_ACCEPT = 86.0
@@ -45,7 +46,7 @@ TITLE_PAGE_WEIGHT = 3.0
 STOP_WORDS = FUNCTION_WORDS | TITLE_FILLER
 
 
-class ResolveError(Exception):
+class ResolveError(NotFoundError):
     """Nothing in the library matches the user's words; the message suggests the closest titles."""
 
 
@@ -133,7 +134,7 @@ def _ranked(scored: list[tuple[float, Paper]], method: str, score_of_best: float
 
 def _by_file(gen: store.Generation, papers: list[Paper], q: str) -> Resolution | None:
     by_id = {p.id: p for p in papers}
-    files = [(f["path"], f["paper_id"]) for f in gen.files() if f.get("paper_id") in by_id]
+    files = [(f.path, f.paper_id) for f in gen.files() if f.paper_id in by_id]
     looks_like_path = os.sep in q or q.lower().endswith(".pdf")
     if looks_like_path:
         target = os.path.realpath(os.path.expanduser(q))
@@ -181,29 +182,23 @@ def _mentions(gen: store.Generation, papers: list[Paper], q: str) -> list[tuple[
     paper that only cites it does so a few times. Counting passages with title-page passages
     counting triple picks the defining paper.
     """
-    import tantivy
-
-    from kb.index import analyze, open_index
+    from kb.storage.base import Terms
+    from kb.storage.index import analyze
 
     tokens = analyze("en", q)
     if not tokens or len(tokens) > 4 or not set(norm(q).split()) - STOP_WORDS:
         return []
     try:
-        index = open_index(gen.tantivy_dir("passages"))
-    except Exception:  # no passage index (an index built without text): nothing mentioned
+        hits = gen.keyword.passage_hits([("should", Terms(stems=tokens, phrase=True, field="text"))], 2000)
+    except CorruptIndexError:  # no passage index (an index built without text): nothing mentioned
         return []
-    if len(tokens) == 1:
-        query = tantivy.Query.term_query(index.schema, "text", tokens[0])
-    else:
-        query = tantivy.Query.phrase_query(index.schema, "text", tokens)
-    searcher = index.searcher()
-    hits = searcher.search(query, limit=2000).hits
+    found = gen.passages(r for _s, r in hits)
     weight: dict[str, float] = {}
-    for _score, addr in hits:
-        doc = searcher.doc(addr)
-        pid = doc["paper_id"][0]
-        page = doc["page"][0]
-        weight[pid] = weight.get(pid, 0.0) + (TITLE_PAGE_WEIGHT if page <= TITLE_PAGES else 1.0)
+    for _score, row in hits:
+        passage = found.get(row)
+        if passage is not None:
+            w = TITLE_PAGE_WEIGHT if passage.page <= TITLE_PAGES else 1.0
+            weight[passage.paper_id] = weight.get(passage.paper_id, 0.0) + w
     # The catalog note counts too ("based on SyncNet and LipGAN").
     by_id = {p.id: p for p in papers}
     qn = norm(q)

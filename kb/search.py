@@ -1,9 +1,10 @@
 """`kb search`: keyword (BM25), semantic (embeddings) and hybrid ranking of papers, with passages.
 
 Design, and why:
-- Results are papers. Two tantivy indexes are searched: the paper index (title, alias, note,
-  topic, venue, authors, file name, abstract; catalog-only papers live only here) and the passage
-  index (PDF text by page). A paper's keyword score is its metadata BM25 score (fields boosted,
+- Results are papers. Two keyword indexes are searched, through the storage seam
+  (``kb.storage.base.KeywordSearch``; tantivy in ``kb.storage.index``): the paper index (title,
+  alias, note, topic, venue, authors, file name, abstract; catalog-only papers live only here) and
+  the passage index (PDF text by page). A paper's keyword score is its metadata BM25 score (fields boosted,
   see ``FIELD_BOOSTS``) plus its best passage scores with decaying weights, so a paper whose title
   says the words beats one that mentions them once on page 9, and several good passages beat one.
 - Semantic: the query vector against every passage vector and every paper vector, as two matrix
@@ -33,14 +34,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb import query as qmod
-from kb.library import Filters, LibraryError
-from kb.models import Paper
+from kb.errors import CorruptIndexError, UsageError
+from kb.fsutil import json_path
+from kb.listing import Filters
+from kb.models import Paper, Passage
+from kb.storage.base import Terms
 
 if TYPE_CHECKING:
-    import tantivy
-
-    from kb.embed import OnnxEncoder
-    from kb.store import Generation
+    from kb.embed import Encoder
+    from kb.storage.store import Generation
 
 MODES = ("hybrid", "keyword", "semantic")
 
@@ -62,15 +64,13 @@ PASSAGE_HITS = 400  # keyword passage hits read per query (enough for every pape
 SEMANTIC_TOP_ROWS = 2000  # passage rows considered for snippets in semantic mode
 SNIPPET_CHARS = 240
 MAX_HITS = 3
-SHOWN_META = ("note", "topic", "venue", "title", "alias")
 
 
 @dataclass(frozen=True)
 class Tuning:
     """The ranking knobs that bench/search_bench.py --sweep varies; the defaults won on both query sets.
 
-    Read from the module global ``TUNING`` at every call (never bound as a default argument), so a
-    sweep that replaces ``TUNING`` really changes the ranking.
+    Passed to ``search`` (``Library(tuning=...)``); nothing reads a global.
     """
 
     fusion: str = "cc"  # "cc": convex combination of normalised scores; "rrf": reciprocal-rank fusion
@@ -82,15 +82,11 @@ class Tuning:
     semantic_depth: int = 100  # semantic candidates fused (the rest of the library is noise)
 
 
-TUNING = Tuning()
+DEFAULT_TUNING = Tuning()
 
 
-class SearchError(Exception):
-    """A search that cannot run (bad query, no vectors for semantic search)."""
-
-
-class QueryProblem(SearchError):
-    """The query itself is wrong: a usage error (exit 2)."""
+class SearchError(UsageError):
+    """A search this index cannot run (semantic search without vectors, a bad mode or limit)."""
 
 
 @dataclass
@@ -111,22 +107,59 @@ class Hit:
     file: str | None = None
     highlights: list[tuple[int, int]] = field(default_factory=list)
 
+    def to_json(self, cwd: Path | None = None) -> dict:
+        return {
+            "page": self.page,
+            "file": json_path(self.file, cwd) if self.file else None,
+            "snippet": self.snippet,
+            "field": self.field,
+            "highlights": [list(x) for x in self.highlights],
+        }
+
 
 @dataclass
-class Result:
+class SearchResult:
+    """One paper found, its score and the passages or fields that explain it."""
+
     paper: Paper
     score: float
     hits: list[Hit]
     fuzzy: bool = False  # matched only through a typo-tolerant term
 
+    def to_json(self, cwd: Path | None = None) -> dict:
+        p = self.paper
+        return {
+            "id": p.id,
+            "title": p.title,
+            "alias": p.alias,
+            "score": self.score,
+            "year": p.year,
+            "venue": p.venue,
+            "topics": p.topics,
+            "read": p.read,
+            "files": [json_path(f, cwd) for f in p.files],
+            "fuzzy": self.fuzzy,
+            "hits": [h.to_json(cwd) for h in self.hits],
+        }
+
 
 @dataclass
-class SearchResponse:
+class SearchResults:
+    """The answer to one query: ranked papers, best first (empty when nothing matches)."""
+
     query: str
     mode: str
-    results: list[Result]
+    results: list[SearchResult]
     fuzzy_terms: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def to_json(self, cwd: Path | None = None) -> dict:
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "fuzzy_terms": self.fuzzy_terms,
+            "results": [r.to_json(cwd) for r in self.results],
+        }
 
 
 # --------------------------------------------------------------------------- query terms
@@ -141,12 +174,17 @@ class _Terms:
     han: list[str]
     fuzzy: list[str] = field(default_factory=list)  # stems with no exact hit, searched with typos
 
+    def index_terms(self) -> Terms:
+        """What the storage matches (``kb.storage.base.Terms``)."""
+        c = self.clause
+        return Terms(stems=self.stems, han=self.han, phrase=c.phrase, field=c.field, fuzzy=self.fuzzy)
+
 
 _HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3040-\u30ff]+")
 
 
 def _clause_terms(clause: qmod.Clause, single: bool) -> _Terms:
-    from kb.index import analyze
+    from kb.storage.index import analyze
 
     han = _HAN_RUN.findall(clause.text)
     rest = _HAN_RUN.sub(" ", clause.text)
@@ -162,134 +200,12 @@ def _clause_terms(clause: qmod.Clause, single: bool) -> _Terms:
 
 
 class _Engine:
+    """One search's view of the generation: its papers, by id."""
+
     def __init__(self, gen: Generation) -> None:
-        import tantivy
-
-        from kb.index import open_index
-
         self.gen = gen
-        self.t = tantivy
         self.papers = gen.papers()
         self.by_id = {p.id: p for p in self.papers}
-        self.pidx = open_index(gen.tantivy_dir("papers"))
-        self.sidx = open_index(gen.tantivy_dir("passages"))
-        self.psearcher = self.pidx.searcher()
-        self.ssearcher = self.sidx.searcher()
-        self.pschema = self.pidx.schema
-        self.sschema = self.sidx.schema
-
-    def row_papers(self, rows: list[int]) -> dict[int, str]:
-        """Paper id of each given vector row (passage hits), read for those rows only.
-
-        A keyword search touches a few hundred rows; reading the id of every passage in the library
-        (or loading numpy for the owner array) would cost more than the search itself.
-        """
-        out: dict[int, str] = {}
-        wanted = sorted(set(rows))
-        for i in range(0, len(wanted), 500):
-            part = wanted[i : i + 500]
-            marks = ",".join("?" * len(part))
-            q = f"SELECT row, paper_id FROM passages WHERE row IN ({marks})"
-            out.update(self.gen.db.execute(q, part))
-        return out
-
-    # ---- query building
-
-    def _exists(self, token: str, fields: list[str], passages: bool) -> bool:
-        if any(self.psearcher.doc_freq(f, token) for f in fields if f != "text"):
-            return True
-        return passages and self.ssearcher.doc_freq("text", token) > 0
-
-    def _field_query(
-        self, schema: tantivy.Schema, fname: str, terms: _Terms, hyphen_bonus: bool
-    ) -> tantivy.Query | None:
-        """The query for one clause in one text field (and its ``_zh`` twin for Han runs)."""
-        Q, Occur = self.t.Query, self.t.Occur
-        parts: list[tantivy.Query] = []
-        stems = terms.stems
-        if stems:
-            if terms.clause.phrase and len(stems) > 1:
-                parts.append(Q.phrase_query(schema, fname, stems))
-            else:
-                subs = []
-                for s in stems:
-                    if s in terms.fuzzy:
-                        dist = 2 if len(s) >= 8 else 1
-                        subs.append(Q.fuzzy_term_query(schema, fname, s, distance=dist))
-                    else:
-                        subs.append(Q.term_query(schema, fname, s))
-                if len(subs) == 1:
-                    parts.append(subs[0])
-                else:
-                    # A hyphenated word ("Therac-25", "lip-sync"): any part may match, all parts rank
-                    # higher, adjacency higher still. Requiring the phrase would miss "Therac 25" split
-                    # by a line break, or a paper whose title says only "therac".
-                    should = [(Occur.Should, s) for s in subs]
-                    if hyphen_bonus:
-                        should.append((Occur.Should, Q.phrase_query(schema, fname, stems)))
-                    parts.append(Q.boolean_query(should))
-        for run in terms.han:
-            chars = list(run)
-            zh = f"{fname}_zh"
-            parts.append(
-                Q.term_query(schema, zh, chars[0]) if len(chars) == 1 else Q.phrase_query(schema, zh, chars)
-            )
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        return Q.boolean_query([(Occur.Must, p) for p in parts])
-
-    def clause_paper_query(self, terms: _Terms) -> tantivy.Query | None:
-        Q = self.t.Query
-        fields = (
-            [terms.clause.field]
-            if terms.clause.field and terms.clause.field != "text"
-            else list(FIELD_BOOSTS)
-        )
-        if terms.clause.field == "text":
-            return None
-        subs = []
-        for f in fields:
-            fq = self._field_query(self.pschema, f, terms, hyphen_bonus=True)
-            if fq is not None:
-                subs.append(Q.boost_query(fq, FIELD_BOOSTS.get(f, 1.0)))
-        if not subs:
-            return None
-        return subs[0] if len(subs) == 1 else Q.disjunction_max_query(subs, tie_breaker=0.2)
-
-    def clause_passage_query(self, terms: _Terms) -> tantivy.Query | None:
-        if terms.clause.field and terms.clause.field != "text":
-            return None
-        return self._field_query(self.sschema, "text", terms, hyphen_bonus=True)
-
-    # ---- running
-
-    def paper_scores(self, q: tantivy.Query) -> dict[str, float]:
-        res = self.psearcher.search(q, limit=max(1, len(self.papers)))
-        out: dict[str, float] = {}
-        for score, addr in res.hits:
-            pid = self.psearcher.doc(addr).get_first("id")
-            out[pid] = float(score)
-        return out
-
-    def passage_hits(self, q: tantivy.Query, limit: int) -> list[tuple[float, int]]:
-        """(score, vector row) of the best passages."""
-        res = self.ssearcher.search(q, limit=limit)
-        if not res.hits:
-            return []
-        rows = self.ssearcher.fast_field_values("row", [a for _s, a in res.hits])
-        return [(float(s), int(r)) for (s, _a), r in zip(res.hits, rows, strict=True)]
-
-
-def _bool(t, pairs: list[tuple[str, tantivy.Query]]) -> tantivy.Query | None:  # type: ignore[no-untyped-def]
-    occ = {"should": t.Occur.Should, "must": t.Occur.Must, "not": t.Occur.MustNot}
-    pairs = [(o, q) for o, q in pairs if q is not None]
-    if not pairs:
-        return None
-    if all(o == "not" for o, _ in pairs):
-        pairs = [("should", t.Query.all_query()), *pairs]
-    return t.Query.boolean_query([(occ[o], q) for o, q in pairs])
 
 
 @dataclass
@@ -306,49 +222,39 @@ def _keyword(engine: _Engine, pq: qmod.ParsedQuery) -> _Keyword:
     single = len(pq.positive) == 1
     terms = [_clause_terms(c, single) for c in pq.clauses]
     terms = [t for t in terms if t.stems or t.han]
+    kw = engine.gen.keyword
     fuzzy_terms: list[str] = []
     for t in terms:
         if t.clause.phrase or t.clause.occur == "not":
             continue
         fields = [t.clause.field] if t.clause.field else list(FIELD_BOOSTS)
+        if t.clause.field in (None, "text"):
+            fields.append("text")
         for s in t.stems:
-            if (
-                len(s) >= 4
-                and not s.isdigit()
-                and not engine._exists(s, fields, t.clause.field in (None, "text"))
-            ):
+            if len(s) >= 4 and not s.isdigit() and not kw.doc_freq(s, fields):
                 t.fuzzy.append(s)
                 fuzzy_terms.append(s)
 
-    paper_pairs = [(t.clause.occur, engine.clause_paper_query(t)) for t in terms]
-    passage_pairs = [(t.clause.occur, engine.clause_passage_query(t)) for t in terms]
     # A required clause is required of the paper, not of every document: score with it as optional
     # here and check it paper-wide below.
-    relaxed = {"must": "should"}
-    pq_query = _bool(engine.t, [(relaxed.get(o, o), q) for o, q in paper_pairs])
-    sq_query = _bool(
-        engine.t, [(relaxed.get(o, o), q) for o, q in passage_pairs if o != "not" or q is not None]
-    )
-    meta = engine.paper_scores(pq_query) if pq_query is not None else {}
-    rows = engine.passage_hits(sq_query, PASSAGE_HITS) if sq_query is not None else []
-    row_pid = engine.row_papers([r for _s, r in rows])
+    relaxed = [("should" if t.clause.occur == "must" else t.clause.occur, t.index_terms()) for t in terms]
+    meta = kw.paper_scores(relaxed, FIELD_BOOSTS)
+    rows = kw.passage_hits(relaxed, PASSAGE_HITS)
+    row_pid = engine.gen.passage_papers(r for _s, r in rows)
 
     passages: dict[str, list[tuple[float, int]]] = {}
     for score, row in rows:
         if row in row_pid:
             passages.setdefault(row_pid[row], []).append((score, row))
     # A paper excluded by a NOT clause in its metadata is excluded as a whole.
-    excluded: set[str] = set()
-    for (occ, q), _t in zip(paper_pairs, terms, strict=True):
-        if occ == "not" and q is not None:
-            excluded |= set(engine.paper_scores(q))
+    excluded = _excluded(engine, terms)
     required: set[str] | None = None
-    for (occ, pqq), (_o, sqq) in zip(paper_pairs, passage_pairs, strict=True):
-        if occ != "must":
+    for t in terms:
+        if t.clause.occur != "must":
             continue
-        have = set(engine.paper_scores(pqq)) if pqq is not None else set()
-        if sqq is not None:
-            have |= set(engine.row_papers([r for _s, r in engine.passage_hits(sqq, 10000)]).values())
+        one = [("should", t.index_terms())]
+        have = set(kw.paper_scores(one, FIELD_BOOSTS))
+        have |= set(engine.gen.passage_papers(r for _s, r in kw.passage_hits(one, 10000)).values())
         required = have if required is None else required & have
 
     scores: dict[str, float] = {}
@@ -383,13 +289,8 @@ class _Semantic:
     best_rows: dict[str, list[tuple[float, int]]]
 
 
-_ENCODERS: dict[tuple[str, str], OnnxEncoder] = {}
-
-
-def _semantic(engine: _Engine, text: str) -> _Semantic:
+def _semantic(engine: _Engine, text: str, encoder: Encoder | None, tuning: Tuning) -> _Semantic:
     import numpy as np
-
-    from kb.embed import OnnxEncoder
 
     gen = engine.gen
     version = gen.settings.get("model_version", "none")
@@ -398,11 +299,11 @@ def _semantic(engine: _Engine, text: str) -> _Semantic:
             "this index has no vectors (built with --no-embed): use --mode keyword, "
             "or run `kb ingest` without --no-embed"
         )
-    key = (str(gen.model_dir()), version)
-    if key not in _ENCODERS:  # a library caller (the benchmark, a server) pays the model load once
-        _ENCODERS.clear()
-        _ENCODERS[key] = OnnxEncoder(gen.model_dir(), version)
-    qv = _ENCODERS[key].encode([text])[0]
+    if encoder is None:
+        from kb.embed import query_encoder
+
+        encoder = query_encoder(gen)
+    qv = encoder.encode([text])[0]
     paper_sims = np.asarray(gen.paper_vectors() @ qv, dtype=np.float32)
     vecs = gen.vectors()
     best = paper_sims.copy()
@@ -410,15 +311,15 @@ def _semantic(engine: _Engine, text: str) -> _Semantic:
     if len(vecs):
         owner = gen.passage_owner()  # paper row of each passage row, precomputed by ingest
         if len(owner) != len(vecs):
-            from kb.store import CorruptIndex
-
-            raise CorruptIndex("the passage vectors do not match the manifest: run `kb ingest --rebuild`")
+            raise CorruptIndexError(
+                "the passage vectors do not match the manifest: run `kb ingest --rebuild`"
+            )
         sims = np.asarray(vecs @ qv, dtype=np.float32)
         n_papers = len(engine.papers)
         passage_best = np.full(n_papers, -1.0, dtype=np.float32)
         np.maximum.at(passage_best, owner, sims)
         has_text = np.bincount(owner, minlength=n_papers) > 0
-        w = TUNING.paper_weight
+        w = tuning.paper_weight
         if w is None:
             best = np.maximum(paper_sims, passage_best)
         else:
@@ -439,9 +340,8 @@ def _rank(scores: dict[str, float]) -> list[str]:
     return sorted(scores, key=lambda k: (-scores[k], k))
 
 
-def _fuse(kw: dict[str, float], sem: dict[str, float]) -> dict[str, float]:
+def _fuse(kw: dict[str, float], sem: dict[str, float], tuning: Tuning) -> dict[str, float]:
     """Hybrid score of every candidate paper (see ``Tuning``)."""
-    tuning = TUNING
     if tuning.fusion == "rrf":
         return _rrf(_rank(kw), _rank(sem)[: tuning.semantic_depth], k=tuning.rrf_k)
     # Convex combination of per-query normalised scores: keyword divided by its best score, cosine
@@ -460,7 +360,7 @@ def _fuse(kw: dict[str, float], sem: dict[str, float]) -> dict[str, float]:
 
 
 def _rrf(*rankings: list[str], k: int) -> dict[str, float]:
-    """Reciprocal-rank fusion; ``k`` is passed by the caller (from ``TUNING``), never a frozen default."""
+    """Reciprocal-rank fusion with the constant ``k`` of the caller's ``Tuning``."""
     fused: dict[str, float] = {}
     for ranking in rankings:
         for i, pid in enumerate(ranking):
@@ -477,7 +377,7 @@ class _Highlighter:
     """Finds the query's words in a text the way the index matched them (stems, Han runs, typos)."""
 
     def __init__(self, terms: list[_Terms]) -> None:
-        from kb.index import analyze
+        from kb.storage.index import analyze
 
         self.analyze = analyze
         pos = [t for t in terms if t.clause.occur != "not"]
@@ -493,8 +393,11 @@ class _Highlighter:
             stem = toks[0] if toks else ""
             hit = stem if stem in self.stems else None
             if hit is None and self.fuzzy and len(stem) >= 3:
+                from rapidfuzz.distance import Levenshtein
+
                 hit = next(
-                    (f for f in self.fuzzy if _edit_distance(stem, f) <= (2 if len(f) >= 8 else 1)), None
+                    (f for f in self.fuzzy if Levenshtein.distance(stem, f) <= (2 if len(f) >= 8 else 1)),
+                    None,
                 )
             self._cache[key] = hit
         return self._cache[key]
@@ -538,18 +441,6 @@ class _Highlighter:
         return prefix + piece + suffix, hl, best
 
 
-def _edit_distance(a: str, b: str) -> int:
-    if abs(len(a) - len(b)) > 2:
-        return 3
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def _meta_fields(paper: Paper) -> list[tuple[str, str]]:
     topics = " ; ".join(" / ".join(t) for t in paper.topics)
     venue = " ".join(x for x in (paper.venue, paper.org) if x)
@@ -563,15 +454,15 @@ def _meta_fields(paper: Paper) -> list[tuple[str, str]]:
 
 
 def _hits_for(
-    paper: Paper, rows: list[int], rowdata: dict, hl: _Highlighter, keyword_matched: bool
+    paper: Paper, rows: list[int], rowdata: dict[int, Passage], hl: _Highlighter, keyword_matched: bool
 ) -> list[Hit]:
     hits: list[Hit] = []
     for r in rows:
         if r not in rowdata:
             continue
-        _pid, page, file, text = rowdata[r]
-        snip, ranges, _n = hl.snippet(text)
-        hits.append(Hit(field="text", snippet=snip, page=page, file=file, highlights=ranges))
+        passage = rowdata[r]
+        snip, ranges, _n = hl.snippet(passage.text)
+        hits.append(Hit(field="text", snippet=snip, page=passage.page, file=passage.file, highlights=ranges))
         if len(hits) >= MAX_HITS:
             break
     meta_hits: list[Hit] = []
@@ -595,34 +486,24 @@ def _hits_for(
 # --------------------------------------------------------------------------- entry point
 
 
-def open_generation(index_dir: Path) -> Generation:
-    from kb import store
-    from kb.index import SCHEMA_VERSION
+def search(
+    gen: Generation,
+    options: SearchOptions,
+    *,
+    encoder: Encoder | None = None,
+    tuning: Tuning = DEFAULT_TUNING,
+) -> SearchResults:
+    """Run one search and return ranked papers with the passages that explain them.
 
-    return store.Generation(
-        index_dir, expected={"schema_version": SCHEMA_VERSION, "manifest_version": store.MANIFEST_VERSION}
-    )
-
-
-def search(index_dir: Path, options: SearchOptions, gen: Generation | None = None) -> SearchResponse:
-    """Run one search and return ranked papers with the passages that explain them."""
+    ``encoder`` embeds the query (default: the index's own ONNX query model); ``tuning`` sets the
+    ranking knobs.
+    """
     if options.mode not in MODES:
-        raise QueryProblem(f"unknown mode {options.mode!r}: choose {', '.join(MODES)}")
+        raise SearchError(f"unknown mode {options.mode!r}: choose {', '.join(MODES)}")
     if options.limit < 1:
-        raise QueryProblem("--limit must be at least 1")
-    try:
-        pq = qmod.parse(options.query)
-    except qmod.QueryError as exc:
-        raise QueryProblem(str(exc)) from None
+        raise SearchError("--limit must be at least 1")
+    pq = qmod.parse(options.query)
     filters = options.filters
-    try:
-        if filters.year:
-            from kb.library import parse_year_filter
-
-            parse_year_filter(filters.year)
-    except LibraryError as exc:
-        raise QueryProblem(str(exc)) from None
-    gen = gen or open_generation(index_dir)
     engine = _Engine(gen)
 
     def allowed(p: Paper) -> bool:
@@ -643,7 +524,7 @@ def search(index_dir: Path, options: SearchOptions, gen: Generation | None = Non
     sem: _Semantic | None = None
     if options.mode in ("semantic", "hybrid") and has_terms and pq.free_text:
         try:
-            sem = _semantic(engine, pq.free_text)
+            sem = _semantic(engine, pq.free_text, encoder, tuning)
         except SearchError:
             if options.mode == "semantic":
                 raise
@@ -668,7 +549,7 @@ def search(index_dir: Path, options: SearchOptions, gen: Generation | None = Non
             sem_scores = _excluding(sem.scores, engine, terms)
             if any(t.clause.occur == "must" for t in terms):
                 sem_scores = {k: v for k, v in sem_scores.items() if k in kw.scores}
-            scores = _fuse(kw.scores, sem_scores)
+            scores = _fuse(kw.scores, sem_scores, tuning)
         order = _rank(scores)
 
     chosen = [pid for pid in order if pid in engine.by_id and allowed(engine.by_id[pid])][: options.limit]
@@ -679,7 +560,7 @@ def search(index_dir: Path, options: SearchOptions, gen: Generation | None = Non
         if not rows and sem is not None:
             rows = [r for _s, r in sem.best_rows.get(pid, [])][:MAX_HITS]
         wanted_rows[pid] = rows
-    rowdata = gen.passage_rows(sorted({r for rows in wanted_rows.values() for r in rows}))
+    rowdata = gen.passages({r for rows in wanted_rows.values() for r in rows})
     results = []
     for pid in chosen:
         paper = engine.by_id[pid]
@@ -691,14 +572,14 @@ def search(index_dir: Path, options: SearchOptions, gen: Generation | None = Non
             and (options.mode == "keyword" or pid not in (sem.scores if sem else {}) or pid in kw.scores)
         )
         results.append(
-            Result(
+            SearchResult(
                 paper=paper,
                 score=round(float(scores.get(pid, 0.0)), 6),
                 hits=hits,
                 fuzzy=fuzzy and bool(kw and pid in kw.scores),
             )
         )
-    return SearchResponse(
+    return SearchResults(
         query=options.query,
         mode=options.mode,
         results=results,
@@ -707,14 +588,18 @@ def search(index_dir: Path, options: SearchOptions, gen: Generation | None = Non
     )
 
 
-def _excluding(scores: dict[str, float], engine: _Engine, terms: list[_Terms]) -> dict[str, float]:
-    """Semantic scores without the papers a NOT clause excludes (by their catalog fields)."""
+def _excluded(engine: _Engine, terms: list[_Terms]) -> set[str]:
+    """The papers a NOT clause excludes by their catalog fields (as a whole, whatever their text says)."""
     excluded: set[str] = set()
     for t in terms:
         if t.clause.occur == "not":
-            q = engine.clause_paper_query(t)
-            if q is not None:
-                excluded |= set(engine.paper_scores(q))
+            excluded |= set(engine.gen.keyword.paper_scores([("should", t.index_terms())], FIELD_BOOSTS))
+    return excluded
+
+
+def _excluding(scores: dict[str, float], engine: _Engine, terms: list[_Terms]) -> dict[str, float]:
+    """Semantic scores without the papers a NOT clause excludes."""
+    excluded = _excluded(engine, terms)
     if not excluded:
         return scores
     return {k: v for k, v in scores.items() if k not in excluded and not math.isnan(v)}

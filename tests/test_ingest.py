@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from kb import store
 from kb.ingest import IngestOptions, ingest
+from kb.storage import store
 from tests.conftest import ODD, PWL, USERLIB, run_kb
 
 SMALL = ["ObamaNet.pdf", "FAN.pdf", "SyncNet.pdf"]
@@ -202,7 +202,7 @@ def test_scans_and_garbled_pdfs_are_flagged_and_found_by_file_name(tmp_path: Pat
     assert flagged == {"the_lisp_ii_garbage_collector.pdf": "no-text", "therac.pdf": "garbled"}
     import tantivy
 
-    from kb.index import open_index
+    from kb.storage.index import open_index
 
     gen = store.Generation(tmp_path / "index")
     idx = open_index(gen.tantivy_dir("papers"))

@@ -14,9 +14,10 @@ from pathlib import Path
 import bibtexparser
 import pytest
 
-from kb import mdedit, organize
+from kb import UsageError, mdedit, organize
 from kb.ingest import IngestOptions, ingest
-from kb.library import Filters
+from kb.listing import Filters
+from kb.storage.store import open_generation
 from tests.conftest import ODD, PWL, USERLIB
 
 GAN_TOPIC = ["GAN", "StyleGAN and its derivative"]
@@ -54,7 +55,7 @@ def world(tmp_path: Path, userlib_index: Path) -> tuple[Path, Path]:
 
 
 def _paper(index: Path, paper_id: str):  # type: ignore[no-untyped-def]
-    gen = organize.open_generation(index)
+    gen = open_generation(index)
     try:
         return gen.paper(paper_id)
     finally:
@@ -70,7 +71,7 @@ def _diff_positions(a: bytes, b: bytes) -> list[int]:
 
 
 def test_show_gathers_files_summary_and_related(userlib_index: Path) -> None:
-    gen = organize.open_generation(userlib_index)
+    gen = open_generation(userlib_index)
     try:
         d = organize.show_paper(gen, "StyleGAN2")
     finally:
@@ -85,7 +86,7 @@ def test_show_gathers_files_summary_and_related(userlib_index: Path) -> None:
 
 
 def test_show_catalog_only_paper_has_no_files_but_still_related(userlib_index: Path) -> None:
-    gen = organize.open_generation(userlib_index)
+    gen = open_generation(userlib_index)
     try:
         d = organize.show_paper(gen, "paGAN: real-time avatars using dynamic textures")
     finally:
@@ -272,11 +273,13 @@ def test_add_to_another_catalog_uses_its_folder_and_style(world: tuple[Path, Pat
 
 
 def test_export_filters_and_parses(userlib_index: Path) -> None:
-    gen = organize.open_generation(userlib_index)
+    gen = open_generation(userlib_index)
     try:
-        text, count = organize.export(gen, "bibtex", Filters(read=True))
-        all_text, total = organize.export(gen, "bibtex")
-        with pytest.raises(organize.OrganizeError, match="unknown format"):
+        some = organize.export(gen, "bibtex", Filters(read=True))
+        text, count = some.text, some.count
+        everything = organize.export(gen, "bibtex")
+        all_text, total = everything.text, everything.count
+        with pytest.raises(UsageError, match="unknown format"):
             organize.export(gen, "docx")
         read = sum(1 for p in gen.papers() if p.read)
     finally:
@@ -320,7 +323,7 @@ def test_a_paper_listed_twice_is_one_paper_and_mark_ticks_both(tmp_path: Path, u
         "\n#### Again\n\n- [ ] (FAN) Frame Attention Networks for Facial Expression Recognition in Videos.\n"
     )
     lib, index = make_world(tmp_path, userlib_index, readme=text.encode())
-    fans = [p for p in organize.open_generation(index).papers() if p.title.startswith("Frame Attention")]
+    fans = [p for p in open_generation(index).papers() if p.title.startswith("Frame Attention")]
     assert len(fans) == 1 and len(fans[0].also_in) == 1 and fans[0].alias == "FAN"
     assert fans[0].topics == [["Emotion", "Emotion recognition", "Visual emotion recognition"], ["Again"]]
     report = organize.mark(index, ["FAN"], read=True)
@@ -337,9 +340,9 @@ def test_a_copy_of_a_pdf_joins_its_paper_instead_of_becoming_a_twin(
     (lib / "paper" / "SyncNet-copy.pdf").symlink_to(USERLIB / "paper" / "SyncNet.pdf")
     report = ingest(IngestOptions(folders=[lib], index_dir=index, cwd=lib))
     assert report.failed == []
-    gen = organize.open_generation(index)
+    gen = open_generation(index)
     twins = [p for p in gen.papers() if p.title.startswith("Out of Time")]
     assert len(twins) == 1 and len(twins[0].files) == 2
-    texts = [t for _row, _page, _f, t in gen.passages_of(twins[0].id)]
+    texts = [x.text for x in gen.passages_of(twins[0].id)]
     assert len(texts) == len(set(texts))  # the copy adds no passage twice
     gen.close()

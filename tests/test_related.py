@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb import store
-from kb.library import Filters
+from kb.listing import Filters
 from kb.related import RelatedError, Space, related
 from kb.resolve import ResolveError
+from kb.storage import store
+from kb.storage.base import FLAG_ATTACHMENT, FLAG_CJK
 from tests.conftest import run_kb
 
 WAV2LIP = "a-lip-sync-expert-is-all-you-need-for-speech-to"
@@ -47,7 +48,7 @@ def test_never_the_paper_itself_nor_its_translation(gen: store.Generation, space
     files = [h.file for r in res.results for h in r.why.passages]
     assert not any(f and f.endswith("stylegan2_chs.pdf") for f in files)
     # the translation's passages take no part at all
-    attachment_rows = {r for r, *_ in gen.passages_of("stylegan2")} - set(space.rows.tolist())
+    attachment_rows = {x.row for x in gen.passages_of("stylegan2")} - set(space.rows.tolist())
     assert attachment_rows, "the Chinese translation's passages should be left out"
 
 
@@ -55,8 +56,8 @@ def test_space_uses_the_precomputed_owner_and_flags(gen: store.Generation, space
     """Usable passages: no attachment, no mostly-Chinese text; each paper's rows one contiguous range."""
     owner, flags = gen.passage_owner(), gen.passage_flags()
     rows = space.rows
-    assert not (flags[rows] & (store.FLAG_ATTACHMENT | store.FLAG_CJK)).any()
-    assert (flags & store.FLAG_CJK).any(), "userlib has a Chinese translation: some rows are flagged"
+    assert not (flags[rows] & (FLAG_ATTACHMENT | FLAG_CJK)).any()
+    assert (flags & FLAG_CJK).any(), "userlib has a Chinese translation: some rows are flagged"
     assert len(rows) == int((flags == 0).sum())
     for i in np.flatnonzero(space.has_text)[:20]:
         s, c = int(space.starts[i]), int(space.counts[i])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kb import store
 from kb.resolve import ResolveError, norm, resolve_paper
+from kb.storage import store
 from tests.conftest import USERLIB
 
 WAV2LIP = "a-lip-sync-expert-is-all-you-need-for-speech-to"

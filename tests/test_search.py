@@ -1,4 +1,4 @@
-"""Library tests of kb.query and kb.search on the real userlib index (shared, read-only fixture)."""
+"""Tests of kb.search through ``kb.Library.search`` on the real userlib index (shared, read-only fixture)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import kb.search as ks
+from kb import Library, UsageError
 from kb import query as qmod
-from kb.library import Filters
-from kb.search import QueryProblem, SearchOptions, open_generation, search
+from kb.storage.store import open_generation
 
 WAV2LIP = "a-lip-sync-expert-is-all-you-need-for-speech-to"
 SER = {
@@ -20,8 +20,12 @@ SER = {
 }
 
 
+def search(index: Path, q: str, **kw):  # type: ignore[no-untyped-def]
+    return Library(index).search(q, **kw)
+
+
 def ids(index: Path, q: str, **kw) -> list[str]:  # type: ignore[no-untyped-def]
-    return [r.paper.id for r in search(index, SearchOptions(q, **kw)).results]
+    return [r.paper.id for r in search(index, q, **kw).results]
 
 
 # ---------------------------------------------------------------- query parsing (no index)
@@ -66,27 +70,19 @@ def test_parse_drops_stop_words_in_longer_queries() -> None:
 # ---------------------------------------------------------------- fusion (no index)
 
 
-def test_rrf_constant_is_read_at_call_time_not_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import replace
-
+def test_rrf_constant_comes_from_the_tuning_passed_in() -> None:
     kw = {"a": 3.0, "b": 2.0, "c": 1.0}
     sem = {"c": 0.9, "b": 0.5, "a": 0.1}
-    fused = {}
-    for k in (10, 60):
-        monkeypatch.setattr(ks, "TUNING", replace(ks.TUNING, fusion="rrf", rrf_k=k))
-        fused[k] = ks._fuse(kw, sem)
+    fused = {k: ks._fuse(kw, sem, ks.Tuning(fusion="rrf", rrf_k=k)) for k in (10, 60)}
     assert fused[10]["a"] == pytest.approx(1 / 11 + 1 / 13)
     assert fused[60]["a"] == pytest.approx(1 / 61 + 1 / 63)
 
 
-def test_convex_fusion_keeps_a_clear_keyword_winner(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import replace
-
-    monkeypatch.setattr(ks, "TUNING", replace(ks.TUNING, fusion="cc", alpha=0.5))
+def test_convex_fusion_keeps_a_clear_keyword_winner() -> None:
     # "a" is far ahead on keywords and a close second on meaning: it must stay first.
     kw = {"a": 10.0, "b": 1.0}
     sem = {"b": 0.60, "a": 0.59, **{f"x{i}": 0.2 for i in range(5)}}
-    fused = ks._fuse(kw, sem)
+    fused = ks._fuse(kw, sem, ks.Tuning(fusion="cc", alpha=0.5))
     assert max(fused, key=fused.__getitem__) == "a"
 
 
@@ -105,7 +101,7 @@ def test_each_mode_finds_wav2lip(userlib_index: Path, mode: str) -> None:
 
 
 def test_results_are_papers_once_with_pages_and_highlights(userlib_index: Path) -> None:
-    resp = search(userlib_index, SearchOptions("lip sync loss", mode="keyword"))
+    resp = search(userlib_index, "lip sync loss", mode="keyword")
     got = [r.paper.id for r in resp.results]
     assert len(got) == len(set(got)) and len(got) <= 10
     top = resp.results[0]
@@ -119,14 +115,14 @@ def test_results_are_papers_once_with_pages_and_highlights(userlib_index: Path) 
 
 
 def test_catalog_only_paper_found_through_note_in_chinese(userlib_index: Path) -> None:
-    resp = search(userlib_index, SearchOptions("多模态合成", mode="keyword"))
+    resp = search(userlib_index, "多模态合成", mode="keyword")
     top = resp.results[0]
     assert top.paper.id == "talking-face-generation-with-expression-tailored" and not top.paper.files
     assert top.hits[0].field == "note" and "多模态合成" in top.hits[0].snippet
 
 
 def test_chinese_phrase_finds_pages_of_the_translation(userlib_index: Path) -> None:
-    top = search(userlib_index, SearchOptions("路径长度", mode="keyword")).results[0]
+    top = search(userlib_index, "路径长度", mode="keyword").results[0]
     assert top.paper.id == "stylegan2"
     hit = top.hits[0]
     assert hit.file.endswith("stylegan2_chs.pdf") and hit.page >= 1
@@ -145,14 +141,12 @@ def test_fields_and_filters(userlib_index: Path) -> None:
     assert ids(userlib_index, "venue:ACCV", mode="keyword") == ["syncnet"]
     got = ids(userlib_index, "face year:2019", mode="keyword")
     assert got and all(
-        search(userlib_index, SearchOptions("face year:2019", mode="keyword")).results[i].paper.year == 2019
+        search(userlib_index, "face year:2019", mode="keyword").results[i].paper.year == 2019
         for i in range(len(got))
     )
     assert "syncnet" not in ids(userlib_index, "lip sync read:no", mode="keyword")
     assert "syncnet" not in ids(userlib_index, "lip sync -syncnet", mode="keyword")
-    unread = search(
-        userlib_index, SearchOptions("emotion", filters=Filters(read=False, topic="audio emotion"))
-    )
+    unread = search(userlib_index, "emotion", read=False, topic="audio emotion")
     assert unread.results and all(r.paper.read is False for r in unread.results)
     assert {r.paper.id for r in unread.results} <= SER
     assert (
@@ -161,11 +155,11 @@ def test_fields_and_filters(userlib_index: Path) -> None:
 
 
 def test_typo_is_fuzzy_and_marked(userlib_index: Path) -> None:
-    resp = search(userlib_index, SearchOptions("recogniton", mode="keyword"))
+    resp = search(userlib_index, "recogniton", mode="keyword")
     assert resp.fuzzy_terms == ["recogniton"]
     assert resp.results and all(r.fuzzy for r in resp.results)
     assert any("emotion-recognition" in r.paper.id for r in resp.results[:3])
-    exact = search(userlib_index, SearchOptions("recognition", mode="keyword"))
+    exact = search(userlib_index, "recognition", mode="keyword")
     assert not exact.fuzzy_terms and not any(r.fuzzy for r in exact.results)
 
 
@@ -176,10 +170,10 @@ def test_hyphenated_term_does_not_require_the_phrase(userlib_index: Path) -> Non
 
 
 def test_bad_mode_and_limit_are_usage_errors(userlib_index: Path) -> None:
-    with pytest.raises(QueryProblem):
-        search(userlib_index, SearchOptions("gan", mode="fast"))
-    with pytest.raises(QueryProblem):
-        search(userlib_index, SearchOptions("gan", limit=0))
+    with pytest.raises(UsageError):
+        search(userlib_index, "gan", mode="fast")
+    with pytest.raises(UsageError):
+        search(userlib_index, "gan", limit=0)
 
 
 def test_onnx_query_vectors_agree_with_ingest_vectors(userlib_index: Path) -> None:
@@ -200,10 +194,10 @@ def test_semantic_snippet_rows_belong_to_their_paper_best_first(userlib_index: P
     """The per-row owner array (not a per-row id lookup) groups passages: every snippet row found for
     a paper is one of that paper's passages, best first."""
     gen = open_generation(userlib_index)
-    sem = ks._semantic(ks._Engine(gen), "lip sync discriminator for talking faces")
+    sem = ks._semantic(ks._Engine(gen), "lip sync discriminator for talking faces", None, ks.Tuning())
     assert sem.best_rows and len(sem.scores) == len(gen.papers())
     for pid, rows in list(sem.best_rows.items())[:10]:
-        own = {r for r, *_ in gen.passages_of(pid)}
+        own = {x.row for x in gen.passages_of(pid)}
         assert {r for _s, r in rows} <= own
         scores = [s for s, _r in rows]
         assert scores == sorted(scores, reverse=True) and len(rows) <= ks.MAX_HITS

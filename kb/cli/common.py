@@ -8,11 +8,17 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+
+from kb.errors import KbError
+
+if TYPE_CHECKING:
+    from kb.api import Library
 
 app = typer.Typer(
     name="kb",
@@ -45,7 +51,7 @@ IndexOpt = Annotated[
     typer.Option("--index", help="Index directory [default: $KB_INDEX or ./index]", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-# The paper filters shared by list and export (kb.library.Filters).
+# The paper filters shared by list and export (kb.listing.Filters).
 TopicOpt = Annotated[str | None, typer.Option(help="Topic at any level (case-insensitive prefix).")]
 ReadOpt = Annotated[bool | None, typer.Option("--read/--unread", help="Only read / unread papers.")]
 YearOpt = Annotated[str | None, typer.Option(help="2019, 2018-2020, 2018-, -2020.")]
@@ -53,21 +59,25 @@ VenueOpt = Annotated[str | None, typer.Option(help="Venue contains this text.")]
 HasPdfOpt = Annotated[bool | None, typer.Option("--has-pdf/--no-pdf", help="With / without a PDF.")]
 
 
-class UsageProblem(Exception):
-    """A user mistake in the arguments: exit code 2."""
-
-
-class NotFound(Exception):
-    """What the user asked for does not exist (a paper, a result): exit code 1."""
-
-
 def index_dir(option: Path | None) -> Path:
-    if option is not None:
-        return option
-    return Path(os.environ.get("KB_INDEX") or "index")
+    from kb.api import default_index_dir
+
+    return option if option is not None else default_index_dir()
 
 
-_DEBUG = {"on": bool(os.environ.get("KB_DEBUG"))}
+def library(option: Path | None) -> Library:
+    """The ``kb.Library`` a command works on (``--index``, else ``$KB_INDEX``, else ``./index``)."""
+    from kb.api import Library
+
+    return Library(index_dir(option))
+
+
+@dataclass
+class _Settings:
+    debug: bool = bool(os.environ.get("KB_DEBUG"))
+
+
+SETTINGS = _Settings()
 
 
 @app.callback()
@@ -75,25 +85,15 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
 ) -> None:
     if debug:
-        _DEBUG["on"] = True
+        SETTINGS.debug = True
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _code_for(exc: BaseException) -> int:
-    from kb import store
-
-    if isinstance(exc, UsageProblem):
-        return 2
-    if isinstance(exc, store.Locked):
-        return 3
-    return 1
-
-
 def run_command(func: F) -> F:
-    """Turn library errors into one line on stderr and an exit code; never show a traceback
-    unless --debug (or KB_DEBUG=1) asks for one."""
+    """The one place errors become messages: a ``KbError`` (or an OS error) is one line on stderr and
+    its exit code; anything else is an unexpected error, with a traceback only under --debug."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -117,18 +117,19 @@ def run_command(func: F) -> F:
             raise typer.Exit(0) from None
         except SystemExit:
             raise
-        except BaseException as exc:  # also a Rust panic from tantivy, which is no Exception
-            known = _known(exc)
-            if _DEBUG["on"]:
+        except (KbError, OSError) as exc:
+            if SETTINGS.debug:
                 traceback.print_exc()
-            if known:
-                err.print(f"kb: {exc}", markup=False)
-            else:
-                err.print(
-                    f"kb: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
-                    markup=False,
-                )
-            raise typer.Exit(_code_for(exc)) from None
+            err.print(f"kb: {exc}", markup=False)
+            raise typer.Exit(exc.exit_code if isinstance(exc, KbError) else 1) from None
+        except BaseException as exc:  # also a Rust panic from tantivy, which is no Exception
+            if SETTINGS.debug:
+                traceback.print_exc()
+            err.print(
+                f"kb: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                markup=False,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -138,37 +139,6 @@ def _discard_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-
-
-def _known(exc: BaseException) -> bool:
-    from kb import store
-
-    known: tuple[type[BaseException], ...] = (UsageProblem, NotFound, store.StoreError, OSError)
-    try:
-        from kb.ingest import IngestError
-
-        known += (IngestError,)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from kb.embed import EmbeddingError
-
-        known += (EmbeddingError,)
-    except ImportError:  # pragma: no cover
-        pass
-    for name in (
-        "kb.search:SearchError",
-        "kb.related:RelatedError",
-        "kb.mdedit:EditError",
-        "kb.resolve:ResolveError",
-        "kb.library:LibraryError",
-        "kb.organize:OrganizeError",
-    ):
-        module, _, cls = name.partition(":")
-        mod = sys.modules.get(module)
-        if mod is not None and isinstance(exc, getattr(mod, cls, ())):
-            return True
-    return isinstance(exc, known)
 
 
 def main() -> None:

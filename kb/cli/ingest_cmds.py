@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,15 +16,18 @@ from kb.cli.common import (
     JsonOpt,
     ReadOpt,
     TopicOpt,
-    UsageProblem,
     VenueOpt,
     YearOpt,
     app,
     err,
-    index_dir,
+    library,
     out,
     run_command,
 )
+from kb.fsutil import rel_path
+
+if TYPE_CHECKING:
+    from kb.ingest import IngestReport
 
 
 def _progress(total_hint: int = 0):  # type: ignore[no-untyped-def]
@@ -115,44 +119,23 @@ def ingest(
     wait: Annotated[float, typer.Option(help="Seconds to wait for another running ingest.")] = 600.0,
 ) -> None:
     """Read PDFs and reading lists into the index (incremental: unchanged files are skipped)."""
-    from kb import extract, store
-    from kb.ingest import IngestOptions, options_from_index
-    from kb.ingest import ingest as run_ingest
-
-    if not folders:
-        try:
-            again = options_from_index(index_dir(index))
-        except store.NoIndex:
-            raise UsageProblem("name the folder(s) of your library, e.g. `kb ingest paper/`") from None
-        folders, catalog = again.folders, catalog or again.catalogs
-        extractor = extractor or again.extractor
-    options = IngestOptions(
-        folders=list(folders),
-        index_dir=index_dir(index),
-        catalogs=list(catalog) if catalog else None,
-        extractor=extractor or extract.DEFAULT_EXTRACTOR,
-        rebuild=rebuild,
-        wait_lock_s=wait,
-        embed=not no_embed,
-    )
-    for f in options.folders:
-        if not f.exists():
-            raise UsageProblem(f"folder not found: {f}")
-        if f.is_file() and f.suffix.lower() != ".pdf":
-            raise UsageProblem(f"{f} is neither a folder nor a PDF (a reading list? use --catalog {f})")
+    lib = library(index)
     progress, bar = _progress()
-    if bar is not None:
-        with bar:
-            report = run_ingest(options, progress)
-    else:
-        report = run_ingest(options, progress)
+    with bar if bar is not None else contextlib.nullcontext():
+        report = lib.ingest(
+            folders or None,
+            catalogs=catalog or None,
+            extractor=extractor or None,
+            rebuild=rebuild,
+            embed=False if no_embed else None,
+            wait=wait,
+            progress=progress,
+        )
     _print_report(report)
     raise typer.Exit(1 if report.failed else 0)
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
-    from kb.library import rel_path
-
+def _print_report(report: IngestReport) -> None:
     for path, reason in report.failed:
         err.print(f"failed: {rel_path(path)}: {reason}", markup=False)
     for path, status, reason in report.flagged:
@@ -176,89 +159,37 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _open(index: Path | None):  # type: ignore[no-untyped-def]
-    from kb import store
-    from kb.index import SCHEMA_VERSION
-
-    return store.Generation(
-        index_dir(index),
-        expected={"schema_version": SCHEMA_VERSION, "manifest_version": store.MANIFEST_VERSION},
-    )
-
-
 @app.command()
 @run_command
 def status(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
     """Counts, failed files with reasons, entries whose PDF is missing, PDFs in no catalog."""
-    from kb.library import rel_path
-
-    gen = _open(index)
-    papers = gen.papers()
-    files = gen.files()
-    by_status: dict[str, int] = {}
-    for p in papers:
-        by_status[p.status] = by_status.get(p.status, 0) + 1
-    missing = [
-        p
-        for p in papers
-        if p.catalog and not p.files and any(lk.label.upper() == "PDF" and lk.url.strip() for lk in p.links)
-    ]
-    uncatalogued = [p for p in papers if p.catalog is None]
-    problems = [f for f in files if f["status"] != "ok"]
-    unsure = [f for f in files if f["unsure"]]
-    passages = gen.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-    data = {
-        "index": str(gen.path),
-        "papers": len(papers),
-        "files": len(files),
-        "pages": sum(f["pages"] or 0 for f in files),
-        "passages": passages,
-        "catalogs": [rel_path(c["path"]) for c in gen.catalogs()],
-        "by_status": by_status,
-        "problems": [
-            {"file": rel_path(f["path"]), "status": f["status"], "reason": f["reason"]} for f in problems
-        ],
-        "missing_pdf": [
-            {"id": p.id, "title": p.title, "pdf": next(lk.url for lk in p.links if lk.label.upper() == "PDF")}
-            for p in missing
-        ],
-        "not_in_catalog": [{"id": p.id, "files": [rel_path(f) for f in p.files]} for p in uncatalogued],
-        "unsure_links": [
-            {"file": rel_path(f["path"]), "paper": f["paper_id"], "score": f["link_score"]} for f in unsure
-        ],
-        "settings": gen.settings,
-    }
+    st = library(index).status()
     if json_out:
-        out.print_json(json.dumps(data, ensure_ascii=False))
+        out.print_json(json.dumps(st.to_json(Path.cwd()), ensure_ascii=False))
         return
     out.print(
-        f"index {rel_path(str(gen.path))}: {data['papers']} papers, {data['files']} PDFs, "
-        f"{data['pages']} pages, {passages} passages",
+        f"index {rel_path(st.index)}: {st.papers} papers, {st.files} PDFs, "
+        f"{st.pages} pages, {st.passages} passages",
         markup=False,
     )
     out.print(
-        "papers by status: " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())), markup=False
+        "papers by status: " + ", ".join(f"{k} {v}" for k, v in sorted(st.by_status.items())), markup=False
     )
-    out.print("catalogs: " + (", ".join(data["catalogs"]) or "none"), markup=False)
-    sections = [
-        ("files with problems", data["problems"], lambda f: f"{f['status']:8} {f['file']}: {f['reason']}"),
-        (
-            "catalog entries whose PDF is missing",
-            data["missing_pdf"],
-            lambda m: f"{m['title']}  ->  {m['pdf']}",
-        ),
-        ("PDFs in no catalog", data["not_in_catalog"], lambda u: ", ".join(u["files"])),
+    out.print("catalogs: " + (", ".join(rel_path(c) for c in st.catalogs) or "none"), markup=False)
+    sections: list[tuple[str, list[str]]] = [
+        ("files with problems", [f"{f.status:8} {rel_path(f.file)}: {f.reason}" for f in st.problems]),
+        ("catalog entries whose PDF is missing", [f"{m.paper.title}  ->  {m.pdf}" for m in st.missing_pdf]),
+        ("PDFs in no catalog", [", ".join(rel_path(f) for f in p.files) for p in st.not_in_catalog]),
         (
             "links kb is unsure about",
-            data["unsure_links"],
-            lambda u: f"{u['file']} -> {u['paper']} ({u['score']:.2f})",
+            [f"{rel_path(u.file)} -> {u.paper_id} ({u.score or 0:.2f})" for u in st.unsure_links],
         ),
     ]
-    for heading, items, line in sections:
-        if items:
-            out.print(f"\n{heading} ({len(items)}):", markup=False)
-            for item in items:
-                out.print(f"  {line(item)}", markup=False)
+    for heading, lines in sections:
+        if lines:
+            out.print(f"\n{heading} ({len(lines)}):", markup=False)
+            for line in lines:
+                out.print(f"  {line}", markup=False)
 
 
 @app.command("list")
@@ -274,15 +205,10 @@ def list_papers(
     sort: Annotated[str, typer.Option(help="catalog, year, title or added.")] = "catalog",
 ) -> None:
     """List papers (a table on a terminal, --json for scripts)."""
-    from kb.library import Filters, LibraryError, paper_json, sort_papers
-
-    try:
-        filters = Filters(topic=topic, read=read, year=year, venue=venue, has_pdf=has_pdf)
-        papers = sort_papers([p for p in _open(index).papers() if filters.match(p)], sort)
-    except LibraryError as exc:
-        raise UsageProblem(str(exc)) from None
+    papers = library(index).papers(topic=topic, read=read, year=year, venue=venue, has_pdf=has_pdf, sort=sort)
     if json_out:
-        sys.stdout.write(json.dumps([paper_json(p) for p in papers], ensure_ascii=False, indent=2) + "\n")
+        cwd = Path.cwd()
+        sys.stdout.write(json.dumps([p.to_json(cwd) for p in papers], ensure_ascii=False, indent=2) + "\n")
         return
     if not papers:
         err.print("no papers match", markup=False)
@@ -325,20 +251,11 @@ def list_papers(
 @run_command
 def topics(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
     """The topic tree with paper counts and read progress per topic."""
-    from kb.library import TopicNode, topic_tree
+    from kb.listing import TopicNode
 
-    tree = topic_tree(_open(index).papers())
-
-    def as_json(node: TopicNode) -> dict:
-        return {
-            "name": node.name,
-            "papers": node.papers,
-            "read": node.read,
-            "children": [as_json(c) for c in node.children.values()],
-        }
-
+    tree = library(index).topics()
     if json_out:
-        out.print_json(json.dumps([as_json(c) for c in tree.children.values()], ensure_ascii=False))
+        out.print_json(json.dumps([c.to_json() for c in tree.children.values()], ensure_ascii=False))
         return
     width = 0
 

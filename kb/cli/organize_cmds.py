@@ -8,11 +8,9 @@ the unified diff of the Markdown file instead of writing it.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,15 +20,19 @@ from kb.cli.common import (
     JsonOpt,
     ReadOpt,
     TopicOpt,
-    UsageProblem,
     VenueOpt,
     YearOpt,
     app,
     err,
-    index_dir,
+    library,
     out,
     run_command,
 )
+from kb.errors import UsageError
+from kb.fsutil import atomic_write, rel_path
+
+if TYPE_CHECKING:
+    from kb.organize import PaperDetails
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the diff of the list; write nothing.")]
 
@@ -48,34 +50,14 @@ def show(
     related: Annotated[int, typer.Option("--related", help="How many related papers to show.")] = 3,
 ) -> None:
     """Everything kb knows about one paper, and the papers most related to it."""
-    from kb.organize import open_generation, show_paper
-
-    gen = open_generation(index_dir(index))
-    details = show_paper(gen, " ".join(paper), n_related=max(0, related))
+    details = library(index).paper(" ".join(paper), related=related)
     if json_out:
-        sys.stdout.write(json.dumps(_details_json(details), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps(details.to_json(Path.cwd()), ensure_ascii=False, indent=2) + "\n")
         return
     _print_details(details)
 
 
-def _details_json(d) -> dict:  # type: ignore[no-untyped-def]
-    from kb.library import paper_json, rel_path
-
-    data = paper_json(d.paper)
-    data["files"] = [{"path": rel_path(f.path), "pages": f.pages, "status": f.status, "reason": f.reason}
-                     for f in d.files]
-    data["resolved_by"] = d.method
-    data["also_matched"] = [{"id": p.id, "title": p.title} for p in d.others]
-    data["summary"] = ({"kind": d.summary_kind, "page": d.summary_page, "text": d.summary}
-                       if d.summary else None)
-    data["related"] = [{"id": r.paper.id, "title": r.paper.title, "score": round(r.score, 4)}
-                       for r in d.related]
-    return data
-
-
-def _print_details(d) -> None:  # type: ignore[no-untyped-def]
-    from kb.library import rel_path
-
+def _print_details(d: PaperDetails) -> None:
     p = d.paper
     out.print(p.title, markup=False, style="bold")
     read = {True: "yes", False: "no"}.get(p.read, "not tracked (no checkbox)")  # type: ignore[arg-type]
@@ -131,14 +113,10 @@ def mark(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Tick (read) or untick (unread) the checkbox of papers in their reading list."""
-    from kb.organize import mark as run_mark
-
     if state.lower() not in ("read", "unread"):
-        raise UsageProblem(f"say `kb mark read PAPER...` or `kb mark unread PAPER...`, not {state!r}")
-    from kb.library import rel_path
-
+        raise UsageError(f"say `kb mark read PAPER...` or `kb mark unread PAPER...`, not {state!r}")
     wanted = state.lower()
-    report = run_mark(index_dir(index), list(papers), wanted == "read", dry_run=dry_run)
+    report = library(index).mark(list(papers), read=wanted == "read", dry_run=dry_run)
     if report.refreshed:
         err.print("kb: a reading list changed since the last ingest; re-read it first", markup=False)
     for o in report.outcomes:
@@ -185,14 +163,8 @@ def add(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Copy a PDF into the library and add an unread entry for it to the reading list."""
-    from kb.library import rel_path
-    from kb.organize import add_pdf, split_topic
-
-    parts = split_topic(topic)
-    if not parts:
-        raise UsageProblem('--topic is empty: give a heading, e.g. --topic "GAN/StyleGAN and its derivative"')
-    report = add_pdf(index_dir(index), pdf, parts, catalog=catalog, move=move, dry_run=dry_run,
-                     title=title, alias=alias, venue=venue, year=year)
+    report = library(index).add(pdf, topic, catalog=catalog, move=move, dry_run=dry_run,
+                                title=title, alias=alias, venue=venue, year=year)
     for w in report.warnings:
         err.print(f"kb: {w}", markup=False)
     dest = rel_path(str(report.destination))
@@ -225,35 +197,13 @@ def export(
     has_pdf: HasPdfOpt = None,
 ) -> None:
     """Citations of the (filtered) library as BibTeX, CSL-JSON, CSV or a Markdown list."""
-    from kb.library import Filters, LibraryError
-    from kb.organize import OrganizeError, open_generation
-    from kb.organize import export as run_export
-
-    gen = open_generation(index_dir(index))
-    try:
-        filters = Filters(topic=topic, read=read, year=year, venue=venue, has_pdf=has_pdf)
-        text, count = run_export(gen, fmt.lower(), filters)
-    except (LibraryError, OrganizeError) as exc:
-        raise UsageProblem(str(exc)) from None
-    if count == 0:
+    result = library(index).export(fmt, topic=topic, read=read, year=year, venue=venue, has_pdf=has_pdf)
+    if result.count == 0:
         err.print("no papers match", markup=False)
         raise typer.Exit(1)
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(result.text)
         return
-    _write_atomic(output, text)
-    err.print(f"wrote {count} papers to {output}", markup=False)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """A half-written .bib breaks a LaTeX build: write a temp file beside it, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # A half-written .bib breaks a LaTeX build: written beside it, then renamed into place.
+    atomic_write(output, result.text.encode("utf-8"))
+    err.print(f"wrote {result.count} papers to {output}", markup=False)

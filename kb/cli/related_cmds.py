@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kb.cli.common import IndexOpt, JsonOpt, UsageProblem, app, err, index_dir, out, run_command
+from kb.cli.common import IndexOpt, JsonOpt, app, err, library, out, run_command
+from kb.fsutil import rel_path
 
 
 @app.command()
@@ -29,25 +31,7 @@ def related(
     json_out: JsonOpt = False,
 ) -> None:
     """Papers most like QUERY, each with its score, shared topics and terms, and best matching passage."""
-    from kb import store
-    from kb.index import SCHEMA_VERSION
-    from kb.library import Filters, LibraryError, parse_year_filter, rel_path
-    from kb.related import related as find_related
-    from kb.related import result_json
-
-    if limit < 1:
-        raise UsageProblem("--limit must be at least 1")
-    if year:
-        try:
-            parse_year_filter(year)  # a bad year is a usage error (exit 2), found before any work
-        except LibraryError as exc:
-            raise UsageProblem(str(exc)) from None
-    gen = store.Generation(
-        index_dir(index),
-        expected={"schema_version": SCHEMA_VERSION, "manifest_version": store.MANIFEST_VERSION},
-    )
-    filters = Filters(topic=topic, year=year, read=False if unread else None)
-    result = find_related(gen, query, limit=limit, filters=filters, text=text)
+    result = library(index).related(query, text=text, limit=limit, topic=topic, year=year, unread=unread)
     res = result.resolution
     if res is not None:
         how = f" ({res.method})" if res.method not in ("alias", "id", "title") else ""
@@ -57,7 +41,7 @@ def related(
                 "also matched: " + "; ".join(f"{p.title} [{p.id}]" for p in res.others[:5]), markup=False
             )
     if json_out:
-        out.print(json.dumps(result_json(result), ensure_ascii=False, indent=2), markup=False)
+        out.print(json.dumps(result.to_json(Path.cwd()), ensure_ascii=False, indent=2), markup=False)
         raise typer.Exit(0 if result.results else 1)
     if not result.results:
         err.print("kb: no related papers (try without --topic/--year/--unread)", markup=False)

@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kb.cli.common import IndexOpt, JsonOpt, UsageProblem, app, err, index_dir, out, run_command
+from kb.cli.common import IndexOpt, JsonOpt, app, err, library, out, run_command
+from kb.fsutil import rel_path
+
+if TYPE_CHECKING:
+    from kb.search import SearchResults
 
 
 @app.command()
@@ -38,26 +42,14 @@ def search(
     read: Annotated[bool | None, typer.Option("--read/--unread", help="Only read / unread papers.")] = None,
 ) -> None:
     """Find papers by words, by meaning, or both; show the pages and passages that match."""
-    from kb.library import Filters
-    from kb.search import QueryProblem, SearchOptions
-    from kb.search import search as run_search
-
-    text = " ".join(query)
-    options = SearchOptions(
-        query=text,
-        mode=mode.lower(),
-        limit=limit,
-        filters=Filters(topic=topic, read=read, year=year, venue=venue),
+    resp = library(index).search(
+        " ".join(query), mode=mode, limit=limit, topic=topic, read=read, year=year, venue=venue
     )
-    try:
-        resp = run_search(index_dir(index), options)
-    except QueryProblem as exc:
-        raise UsageProblem(str(exc)) from None
     for w in resp.warnings:
         err.print(f"kb: {w}", markup=False)
     if json_out:
         # The JSON object is printed even when empty; the exit code says "nothing found" as in text mode.
-        sys.stdout.write(json.dumps(_as_json(resp), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps(resp.to_json(Path.cwd()), ensure_ascii=False, indent=2) + "\n")
         raise typer.Exit(0 if resp.results else 1)
     if not resp.results:
         err.print("no papers match", markup=False)
@@ -71,8 +63,6 @@ def search(
 
 
 def _location(file: str | None, page: int | None) -> tuple[str, str | None]:
-    from kb.library import rel_path
-
     if not file:
         return "", None
     shown = rel_path(file) + (f":{page}" if page else "")
@@ -80,7 +70,7 @@ def _location(file: str | None, page: int | None) -> tuple[str, str | None]:
     return shown, url
 
 
-def _print(resp) -> None:  # type: ignore[no-untyped-def]
+def _print(resp: SearchResults) -> None:
     from rich.text import Text
 
     for n, r in enumerate(resp.results, 1):
@@ -127,37 +117,3 @@ def _print(resp) -> None:  # type: ignore[no-untyped-def]
             out.print(Text("    " + shown, style="cyan"))
         out.print("")
 
-
-def _as_json(resp) -> dict:  # type: ignore[no-untyped-def]
-    from kb.library import rel_path
-
-    return {
-        "query": resp.query,
-        "mode": resp.mode,
-        "fuzzy_terms": resp.fuzzy_terms,
-        "results": [
-            {
-                "id": r.paper.id,
-                "title": r.paper.title,
-                "alias": r.paper.alias,
-                "score": r.score,
-                "year": r.paper.year,
-                "venue": r.paper.venue,
-                "topics": r.paper.topics,
-                "read": r.paper.read,
-                "files": [rel_path(f) for f in r.paper.files],
-                "fuzzy": r.fuzzy,
-                "hits": [
-                    {
-                        "page": h.page,
-                        "file": rel_path(h.file) if h.file else None,
-                        "snippet": h.snippet,
-                        "field": h.field,
-                        "highlights": [list(x) for x in h.highlights],
-                    }
-                    for h in r.hits
-                ],
-            }
-            for r in resp.results
-        ],
-    }

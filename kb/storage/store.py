@@ -26,15 +26,19 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, astuple, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb.models import CatalogRef, Link, Paper, PdfMeta
+from kb.errors import CorruptIndexError, IndexMismatchError, LockedError, NoIndexError
+from kb.models import CatalogRef, CatalogRow, FileRow, Link, Paper, Passage, PdfMeta
+from kb.storage.base import GenerationData, iter_rows
 
 if TYPE_CHECKING:  # numpy costs 30 ms at start-up: keyword search never needs it
     import numpy as np
+
+    from kb.storage.index import KeywordIndex
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.sqlite"
@@ -42,40 +46,17 @@ VECTORS = "vectors.npy"
 PAPER_VECTORS = "paper_vectors.npy"
 PASSAGE_OWNER = "passage_owner.npy"  # int32: paper row (papers.vec_row) of each passage row
 PASSAGE_FLAGS = "passage_flags.npy"  # uint8: FLAG_ATTACHMENT | FLAG_CJK per passage row
-FLAG_ATTACHMENT = 1  # the passage comes from an attachment (e.g. a translation), not the paper
-FLAG_CJK = 2  # mostly Chinese/Japanese text, which the English model does not read
 CACHE = "cache.sqlite"
 MODEL_DIR = "model"
 LOCK = ".lock"
 MANIFEST_VERSION = "2"
 
 
-class StoreError(Exception):
-    """Base of the index storage errors; the CLI turns each into one line and an exit code."""
-
-
-class NoIndex(StoreError):
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"no kb index at {path}: run `kb ingest PAPER_DIR` first")
-
-
-class IndexMismatch(StoreError):
-    """The index was written by a kb whose formats differ from this one."""
-
-
-class CorruptIndex(StoreError):
-    pass
-
-
-class Locked(StoreError):
-    pass
-
-
 # --------------------------------------------------------------------------- lock
 
 
 @contextlib.contextmanager
-def ingest_lock(root: Path, wait: float, on_wait: callable | None = None) -> Iterator[None]:  # type: ignore[valid-type]
+def ingest_lock(root: Path, wait: float, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the index's ingest lock; wait up to ``wait`` seconds for another ingest to finish.
 
     flock is released by the kernel when the holder dies, so a killed ingest never leaves a stale lock.
@@ -92,7 +73,7 @@ def ingest_lock(root: Path, wait: float, on_wait: callable | None = None) -> Ite
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                    raise Locked(
+                    raise LockedError(
                         f"another kb ingest (pid {holder}) is running on {root}; try again when it ends"
                     ) from None
                 if not told and on_wait:
@@ -104,6 +85,21 @@ def ingest_lock(root: Path, wait: float, on_wait: callable | None = None) -> Ite
         yield
     finally:
         os.close(fd)
+
+
+def ingest_running(root: Path) -> bool:
+    """Whether an ingest holds the lock of the index at ``root`` right now (never waits)."""
+    try:
+        fd = os.open(root / LOCK, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken just now
+    return False
 
 
 # --------------------------------------------------------------------------- generations
@@ -204,6 +200,10 @@ CREATE TABLE catalogs (path TEXT PRIMARY KEY, sha256 TEXT, size INTEGER, mtime_n
 """
 
 
+def _read_flag(read: bool | None) -> int | None:
+    return None if read is None else int(read)
+
+
 def paper_to_json(paper: Paper) -> str:
     return json.dumps(asdict(paper), ensure_ascii=False)
 
@@ -216,14 +216,19 @@ def paper_from_json(text: str) -> Paper:
     return Paper(**data)
 
 
+_FILE_COLUMNS = tuple(f.name for f in fields(FileRow))
+_CATALOG_COLUMNS = tuple(f.name for f in fields(CatalogRow))
+
+
 def write_manifest(
     gen: Path,
     settings: dict[str, str],
     papers: list[Paper],
-    files: list[dict],
-    passages: list[tuple[int, str, int, int, str | None, str]],
-    catalogs: list[dict],
+    files: list[FileRow],
+    passages: Iterable[Passage],
+    catalogs: list[CatalogRow],
 ) -> None:
+    """The manifest of a new generation: papers in vector-row order, files, passages by row, catalogs."""
     db = sqlite3.connect(gen / MANIFEST)
     try:
         db.executescript(_MANIFEST_SQL)
@@ -231,41 +236,24 @@ def write_manifest(
         db.executemany(
             "INSERT INTO papers VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (
-                    p.id,
-                    i,
-                    p.title,
-                    p.year,
-                    None if p.read is None else int(p.read),
-                    p.status,
-                    paper_to_json(p),
-                )
+                (p.id, i, p.title, p.year, _read_flag(p.read), p.status, paper_to_json(p))
                 for i, p in enumerate(papers)
             ],
         )
-        cols = (
-            "path",
-            "sha256",
-            "size",
-            "mtime_ns",
-            "status",
-            "reason",
-            "paper_id",
-            "pages",
-            "link_method",
-            "link_score",
-            "unsure",
-            "attachment",
+        db.executemany(
+            f"INSERT INTO files VALUES ({', '.join('?' * len(_FILE_COLUMNS))})",
+            [astuple(f) for f in files],
         )
         db.executemany(
-            f"INSERT INTO files VALUES ({', '.join('?' * len(cols))})",
-            [tuple(f.get(c) for c in cols) for f in files],
+            "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
+            ((x.row, x.paper_id, x.seq, x.page, x.file, x.text) for x in passages),
         )
-        db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", passages)
-        ccols = ("path", "sha256", "size", "mtime_ns", "entries", "warnings")
         db.executemany(
             "INSERT INTO catalogs VALUES (?, ?, ?, ?, ?, ?)",
-            [tuple(c.get(k) for k in ccols) for c in catalogs],
+            [
+                (c.path, c.sha256, c.size, c.mtime_ns, c.entries, json.dumps(c.warnings, ensure_ascii=False))
+                for c in catalogs
+            ],
         )
         db.commit()
     finally:
@@ -285,75 +273,133 @@ def write_vectors(
     np.save(gen / PASSAGE_FLAGS, np.ascontiguousarray(flags, dtype=np.uint8))
 
 
+def format_versions() -> dict[str, str]:
+    """The storage formats this kb writes and reads, recorded in every generation's settings."""
+    from kb.storage.index import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "manifest_version": MANIFEST_VERSION}
+
+
+def open_generation(root: Path) -> Generation:
+    """The live generation of the index at ``root``, refused (``IndexMismatchError``) when its formats
+    are not this kb's: every reader opens the index through here."""
+    return Generation(root, expected=format_versions())
+
+
 class Generation:
     """Read-only view of the live generation: what search, related, list and status read.
 
     Opening checks the recorded schema versions, so an index written by another kb fails with a
-    message instead of giving silently empty results.
+    message instead of giving silently empty results. The SQLite manifest is private: callers get
+    typed rows (``Paper``, ``FileRow``, ``CatalogRow``, ``Passage``) from the methods below.
     """
 
     def __init__(self, root: Path, expected: dict[str, str] | None = None) -> None:
         self.root = root
         gen = current_generation(root)
         if gen is None:
-            raise NoIndex(root)
+            raise NoIndexError(root)
         self.path = gen
         try:
-            self.db = sqlite3.connect(f"file:{gen / MANIFEST}?mode=ro", uri=True)
-            self.settings = dict(self.db.execute("SELECT key, value FROM settings"))
+            self._db = sqlite3.connect(f"file:{gen / MANIFEST}?mode=ro", uri=True, check_same_thread=False)
+            self.settings = dict(self._db.execute("SELECT key, value FROM settings"))
         except sqlite3.DatabaseError as exc:
-            raise CorruptIndex(f"the index at {root} is damaged ({exc}); run `kb ingest --rebuild`") from exc
+            raise CorruptIndexError(
+                f"the index at {root} is damaged ({exc}); run `kb ingest --rebuild`"
+            ) from exc
         for key, want in (expected or {}).items():
             have = self.settings.get(key)
             if have != want:
-                raise IndexMismatch(
+                raise IndexMismatchError(
                     f"the index at {root} was built with {key} {have}, this kb needs {want}: "
                     "run `kb ingest` to rebuild it"
                 )
         self._papers: list[Paper] | None = None
+        self._keyword: KeywordIndex | None = None
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        """Keyword search over this generation (tantivy, opened on first use)."""
+        if self._keyword is None:
+            from kb.storage.index import KeywordIndex
+
+            self._keyword = KeywordIndex(self.path)
+        return self._keyword
+
+    def verify(self) -> None:
+        """Open every part once: a damaged generation raises ``CorruptIndexError`` here."""
+        from kb.storage.index import KeywordIndex
+
+        KeywordIndex(self.path)
+        try:
+            self.vectors(), self.paper_vectors(), self.passage_owner(), self.passage_flags()
+        except (OSError, ValueError) as exc:
+            raise CorruptIndexError(f"the vectors of {self.path} are damaged or missing ({exc})") from exc
+
+    @property
+    def name(self) -> str:
+        """The generation's name (``gen-000007``): it changes with every ingest that changes anything."""
+        return self.path.name
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     def papers(self) -> list[Paper]:
         """All papers, in vector-row order (papers[i] has paper_vectors row i)."""
         if self._papers is None:
-            rows = self.db.execute("SELECT data FROM papers ORDER BY vec_row").fetchall()
+            rows = self._db.execute("SELECT data FROM papers ORDER BY vec_row").fetchall()
             self._papers = [paper_from_json(r[0]) for r in rows]
         return self._papers
 
     def paper(self, paper_id: str) -> Paper | None:
-        row = self.db.execute("SELECT data FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        row = self._db.execute("SELECT data FROM papers WHERE id = ?", (paper_id,)).fetchone()
         return paper_from_json(row[0]) if row else None
 
-    def files(self) -> list[dict]:
-        cur = self.db.execute("SELECT * FROM files ORDER BY path")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-    def catalogs(self) -> list[dict]:
-        cur = self.db.execute("SELECT * FROM catalogs ORDER BY path")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-    def passage_rows(self, rows: list[int]) -> dict[int, tuple[str, int, str | None, str]]:
-        """row -> (paper_id, page, file, text) for the given vector rows."""
-        if not rows:
-            return {}
-        out: dict[int, tuple[str, int, str | None, str]] = {}
-        for i in range(0, len(rows), 500):
-            part = rows[i : i + 500]
-            marks = ",".join("?" * len(part))
-            q = f"SELECT row, paper_id, page, file, text FROM passages WHERE row IN ({marks})"
-            for r in self.db.execute(q, part):
-                out[r[0]] = (r[1], r[2], r[3], r[4])
+    def files(self) -> list[FileRow]:
+        cols = ", ".join(_FILE_COLUMNS)
+        rows = self._db.execute(f"SELECT {cols} FROM files ORDER BY path").fetchall()
+        out = []
+        for r in rows:
+            f = FileRow(*r)
+            f.unsure, f.attachment = bool(f.unsure), bool(f.attachment)
+            out.append(f)
         return out
 
-    def passages_of(self, paper_id: str) -> list[tuple[int, int, str | None, str]]:
-        """(row, page, file, text) of one paper's passages, in reading order."""
-        return self.db.execute(
-            "SELECT row, page, file, text FROM passages WHERE paper_id = ? ORDER BY seq", (paper_id,)
+    def catalogs(self) -> list[CatalogRow]:
+        cols = ", ".join(_CATALOG_COLUMNS)
+        rows = self._db.execute(f"SELECT {cols} FROM catalogs ORDER BY path").fetchall()
+        return [CatalogRow(*r[:5], warnings=json.loads(r[5] or "[]")) for r in rows]
+
+    def passage_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+
+    def _by_rows(self, columns: str, rows: Iterable[int]) -> Iterator[tuple]:
+        for part in iter_rows(rows):
+            marks = ",".join("?" * len(part))
+            yield from self._db.execute(f"SELECT {columns} FROM passages WHERE row IN ({marks})", part)
+
+    def passages(self, rows: Iterable[int]) -> dict[int, Passage]:
+        """The stored passages of the given rows (vector rows, keyword hits), by row."""
+        return {
+            r[0]: Passage(paper_id=r[1], seq=r[2], page=r[3], file=r[4], text=r[5], row=r[0])
+            for r in self._by_rows("row, paper_id, seq, page, file, text", rows)
+        }
+
+    def passage_papers(self, rows: Iterable[int]) -> dict[int, str]:
+        """The paper id of each given passage row, read for those rows only (cheap for a few hundred)."""
+        return dict(self._by_rows("row, paper_id", rows))
+
+    def passages_of(self, paper_id: str) -> list[Passage]:
+        """One paper's passages, in reading order."""
+        rows = self._db.execute(
+            "SELECT row, seq, page, file, text FROM passages WHERE paper_id = ? ORDER BY seq", (paper_id,)
         ).fetchall()
+        return [Passage(paper_id=paper_id, seq=r[1], page=r[2], file=r[3], text=r[4], row=r[0]) for r in rows]
+
+    def all_passage_texts(self) -> Iterator[str]:
+        """Every passage's text in row order (benchmarks that re-embed an index)."""
+        for (text,) in self._db.execute("SELECT text FROM passages ORDER BY row"):
+            yield text
 
     def vectors(self) -> np.ndarray:
         import numpy as np
@@ -382,6 +428,40 @@ class Generation:
 
     def tantivy_dir(self, name: str) -> Path:
         return self.path / name
+
+
+def write_generation(root: Path, data: GenerationData) -> str:
+    """Write a complete new generation beside the live one, then switch to it atomically."""
+    from kb.storage.index import write_indexes
+
+    gen = new_generation_dir(root)
+    write_indexes(gen, data.papers, data.passages)
+    settings = {**data.settings, **format_versions()}
+    write_manifest(gen, settings, data.papers, data.files, data.passages, data.catalogs)
+    write_vectors(gen, data.vectors, data.paper_vectors, data.owner, data.flags)
+    return publish_generation(root, gen).name
+
+
+class EmbeddedStorage:
+    """``base.Storage`` in the index directory itself: SQLite, numpy and tantivy (no server)."""
+
+    def open(self, root: Path) -> Generation:
+        return open_generation(root)
+
+    def live(self, root: Path) -> str | None:
+        gen = current_generation(root)
+        return gen.name if gen is not None else None
+
+    def write(self, root: Path, data: GenerationData) -> str:
+        return write_generation(root, data)
+
+    def lock(
+        self, root: Path, wait: float, on_wait: Callable[[], None] | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        return ingest_lock(root, wait, on_wait)
+
+    def ingesting(self, root: Path) -> bool:
+        return ingest_running(root)
 
 
 # --------------------------------------------------------------------------- cache

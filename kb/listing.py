@@ -5,54 +5,21 @@ Pure functions over ``Paper`` lists read from the live generation; the CLI forma
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from kb.errors import UsageError
+from kb.fsutil import json_path
 from kb.models import Paper
 
-
-class LibraryError(Exception):
-    pass
-
-
-def rel_path(path: str, cwd: Path | None = None) -> str:
-    """A path relative to the current directory when that is shorter, as users type them."""
-    try:
-        rel = os.path.relpath(path, cwd or Path.cwd())
-    except ValueError:
-        return path
-    return rel if len(rel) <= len(path) else path
+if TYPE_CHECKING:
+    from kb.storage.store import Generation
 
 
-def paper_json(paper: Paper, cwd: Path | None = None) -> dict:
-    """The public JSON form of a paper (``kb list --json``)."""
-    return {
-        "id": paper.id,
-        "title": paper.title,
-        "alias": paper.alias,
-        "topics": paper.topics,
-        "read": paper.read,
-        "venue": paper.venue,
-        "year": paper.year,
-        "note": paper.note,
-        "authors": paper.authors,
-        "links": [{"label": lk.label, "url": lk.url} for lk in paper.links],
-        "files": [rel_path(f, cwd) for f in paper.files],
-        "catalog": {"file": rel_path(paper.catalog.file, cwd), "line": paper.catalog.line}
-        if paper.catalog
-        else None,
-        "status": paper.status,
-        "reason": paper.reason,
-        "pages": paper.pages,
-        "doi": paper.doi,
-        "arxiv": paper.arxiv,
-        "added": datetime.fromtimestamp(paper.added, UTC).isoformat(timespec="seconds")
-        if paper.added
-        else None,
-    }
+class LibraryError(UsageError):
+    """A bad filter or sort key (exit 2)."""
 
 
 def _norm(text: str) -> str:
@@ -93,19 +60,26 @@ def parse_year_filter(spec: str) -> tuple[int, int]:
 
 @dataclass
 class Filters:
+    """Which papers a command looks at. A bad ``year`` is a ``LibraryError`` here, at construction,
+    so every command refuses it (exit 2) before doing any work."""
+
     topic: str | None = None
     read: bool | None = None
     year: str | None = None
     venue: str | None = None
     has_pdf: bool | None = None
+    years: tuple[int, int] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.years = parse_year_filter(self.year) if self.year else None
 
     def match(self, paper: Paper) -> bool:
         if self.topic and not topic_matches(paper, self.topic):
             return False
         if self.read is not None and bool(paper.read) != self.read:
             return False
-        if self.year:
-            lo, hi = parse_year_filter(self.year)
+        if self.years is not None:
+            lo, hi = self.years
             if paper.year is None or not lo <= paper.year <= hi:
                 return False
         if (
@@ -142,10 +116,20 @@ def sort_papers(papers: list[Paper], key: str) -> list[Paper]:
 
 @dataclass
 class TopicNode:
+    """A topic and its sub-topics, with how many papers are filed under it and how many are read."""
+
     name: str
     papers: int = 0
     read: int = 0
     children: dict[str, TopicNode] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "papers": self.papers,
+            "read": self.read,
+            "children": [c.to_json() for c in self.children.values()],
+        }
 
 
 def topic_tree(papers: list[Paper]) -> TopicNode:
@@ -162,3 +146,103 @@ def topic_tree(papers: list[Paper]) -> TopicNode:
                     node.papers += 1
                     node.read += 1 if p.read else 0
     return root
+
+
+@dataclass
+class FileProblem:
+    """A PDF that is not a searchable paper as it is: failed, a scan, or garbled."""
+
+    file: str
+    status: str
+    reason: str | None
+
+
+@dataclass
+class MissingPdf:
+    """A catalog entry whose ``[[PDF]]`` link points to a file the library does not have."""
+
+    paper: Paper
+    pdf: str  # the link as written in the catalog
+
+
+@dataclass
+class UnsureLink:
+    file: str
+    paper_id: str | None
+    score: float | None
+
+
+@dataclass
+class LibraryStatus:
+    """``kb status``: what the index holds and what needs the user's attention."""
+
+    index: str  # the live generation's directory
+    papers: int
+    files: int
+    pages: int
+    passages: int
+    catalogs: list[str]
+    by_status: dict[str, int]
+    problems: list[FileProblem]
+    missing_pdf: list[MissingPdf]
+    not_in_catalog: list[Paper]
+    unsure_links: list[UnsureLink]
+    settings: dict[str, str]
+
+    def to_json(self, cwd: Path | None = None) -> dict:
+        return {
+            "index": self.index,
+            "papers": self.papers,
+            "files": self.files,
+            "pages": self.pages,
+            "passages": self.passages,
+            "catalogs": [json_path(c, cwd) for c in self.catalogs],
+            "by_status": self.by_status,
+            "problems": [
+                {"file": json_path(f.file, cwd), "status": f.status, "reason": f.reason}
+                for f in self.problems
+            ],
+            "missing_pdf": [
+                {"id": m.paper.id, "title": m.paper.title, "pdf": m.pdf} for m in self.missing_pdf
+            ],
+            "not_in_catalog": [
+                {"id": p.id, "files": [json_path(f, cwd) for f in p.files]} for p in self.not_in_catalog
+            ],
+            "unsure_links": [
+                {"file": json_path(u.file, cwd), "paper": u.paper_id, "score": u.score}
+                for u in self.unsure_links
+            ],
+            "settings": self.settings,
+        }
+
+
+def pdf_link(paper: Paper) -> str | None:
+    """The first non-empty ``[[PDF]]`` link of a paper's catalog entry."""
+    return next((lk.url for lk in paper.links if lk.label.upper() == "PDF" and lk.url.strip()), None)
+
+
+def library_status(gen: Generation) -> LibraryStatus:
+    papers = gen.papers()
+    files = gen.files()
+    by_status: dict[str, int] = {}
+    for p in papers:
+        by_status[p.status] = by_status.get(p.status, 0) + 1
+    missing = []
+    for p in papers:
+        link = pdf_link(p) if p.catalog and not p.files else None
+        if link:
+            missing.append(MissingPdf(p, link))
+    return LibraryStatus(
+        index=str(gen.path),
+        papers=len(papers),
+        files=len(files),
+        pages=sum(f.pages or 0 for f in files),
+        passages=gen.passage_count(),
+        catalogs=[c.path for c in gen.catalogs()],
+        by_status=by_status,
+        problems=[FileProblem(f.path, f.status, f.reason) for f in files if f.status != "ok"],
+        missing_pdf=missing,
+        not_in_catalog=[p for p in papers if p.catalog is None],
+        unsure_links=[UnsureLink(f.path, f.paper_id, f.link_score) for f in files if f.unsure],
+        settings=dict(gen.settings),
+    )
