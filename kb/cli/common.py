@@ -8,7 +8,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -72,20 +71,17 @@ def library(option: Path | None) -> Library:
     return Library(index_dir(option))
 
 
-@dataclass
-class _Settings:
-    debug: bool = bool(os.environ.get("KB_DEBUG"))
-
-
-SETTINGS = _Settings()
-
-
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
 ) -> None:
+    """--debug is the documented KB_DEBUG=1 switch, for this process (and what it starts)."""
     if debug:
-        SETTINGS.debug = True
+        os.environ["KB_DEBUG"] = "1"
+
+
+def _debug() -> bool:
+    return bool(os.environ.get("KB_DEBUG"))
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,12 +114,12 @@ def run_command(func: F) -> F:
         except SystemExit:
             raise
         except (KbError, OSError) as exc:
-            if SETTINGS.debug:
+            if _debug():
                 traceback.print_exc()
             err.print(f"kb: {exc}", markup=False)
             raise typer.Exit(exc.exit_code if isinstance(exc, KbError) else 1) from None
         except BaseException as exc:  # also a Rust panic from tantivy, which is no Exception
-            if SETTINGS.debug:
+            if _debug():
                 traceback.print_exc()
             err.print(
                 f"kb: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
