@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kb.catalog import parse_catalog
 from kb.mdedit import (
     BadEntry,
     EditError,
@@ -43,6 +44,22 @@ def _task_lines(data: bytes) -> list[tuple[int, bytes]]:
         if match:
             out.append((i, match.group(1)))
     return out
+
+
+def _userlib_variant(variant: str, head: str = "", tail: bytes = b"") -> tuple[bytes, str]:
+    """userlib's list with CRLF, no final newline (``tail`` after it), a BOM or in latin-1 (``head`` before
+    it): (bytes, encoding)."""
+    data, encoding = (USERLIB / "README.md").read_bytes(), "utf-8"
+    if variant == "crlf":
+        data = data.replace(b"\n", b"\r\n")
+    if variant == "no-final-newline":
+        data = data.rstrip(b"\n") + tail
+    if variant == "bom":
+        data = b"\xef\xbb\xbf" + head.encode() + data
+    if variant == "latin-1":
+        encoding = "latin-1"
+        data = head.encode(encoding) + data.decode("utf-8").encode(encoding, errors="replace")
+    return data, encoding
 
 
 def _only_one_byte_differs(old: bytes, new: bytes, expected_new: bytes) -> None:
@@ -280,17 +297,7 @@ def test_add_to_pwl_uses_star_bullets_and_next_heading_level(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("variant", ["crlf", "no-final-newline", "bom", "latin-1"])
 def test_add_keeps_line_endings_encoding_and_final_newline(tmp_path: Path, variant: str) -> None:
-    data = (USERLIB / "README.md").read_bytes()
-    encoding = "utf-8"
-    if variant == "crlf":
-        data = data.replace(b"\n", b"\r\n")
-    if variant == "no-final-newline":
-        data = data.rstrip(b"\n")
-    if variant == "bom":
-        data = b"\xef\xbb\xbf" + data
-    if variant == "latin-1":
-        encoding = "latin-1"
-        data = "- [ ] Café.\n".encode("latin-1") + data.decode("utf-8").encode("latin-1", errors="replace")
+    data, encoding = _userlib_variant(variant, head="- [ ] Café.\n" if variant == "latin-1" else "")
     path = tmp_path / "README.md"
     path.write_bytes(data)
     nl = b"\r\n" if variant == "crlf" else b"\n"
@@ -320,6 +327,43 @@ def test_add_refuses_what_the_file_cannot_hold(tmp_path: Path) -> None:
     assert path.read_bytes() == "#### A\n\n- [ ] caf\xe9\n".encode("latin-1")
 
 
+def test_add_under_setext_headings_of_the_security_list(tmp_path: Path) -> None:
+    """``Security\\n===`` is the topic "Security" for the writer as for the reader: no second heading."""
+    path = _copy(PWL / "security" / "README.md", tmp_path)
+    old = path.read_bytes()
+    assert add_entry(path, ["Security"], "- [ ] Spectre Returns.").changed
+    start, lines = _inserted(old, path.read_bytes())
+    assert (start, lines) == (13, [b"* [ ] Spectre Returns.\n"])  # after the last item before "## Hardware"
+    assert old.decode().splitlines()[start - 1].startswith("* :scroll: [Insertion, Evasion")
+
+    old = path.read_bytes()
+    assert add_entry(path, ["Security", "Hardware Security"], "- [ ] Rowhammer.js.").changed
+    assert path.read_bytes() == old + b"* [ ] Rowhammer.js.\n"  # after the SoK remarks, at the top level
+    topics = {e.title: e.topic for e in parse_catalog(path).entries}
+    assert topics["Spectre Returns"] == ["Security"]
+    assert topics["Rowhammer.js"] == ["Security", "Hardware Security"]
+
+
+def test_add_under_a_setext_level_two_heading(tmp_path: Path) -> None:
+    path = tmp_path / "README.md"
+    path.write_bytes(b"Papers\r\n======\r\n\r\nVision\r\n------\r\n\r\n+ [ ] ViT\r\n\r\nAudio\r\n-----\r\n")
+    add_entry(path, ["Papers", "Vision"], "- [ ] Swin")
+    add_entry(path, ["Audio"], "- [ ] Wav2Vec")
+    assert path.read_bytes() == (
+        b"Papers\r\n======\r\n\r\nVision\r\n------\r\n\r\n+ [ ] ViT\r\n+ [ ] Swin\r\n\r\n"
+        b"Audio\r\n-----\r\n\r\n+ [ ] Wav2Vec\r\n"
+    )
+
+
+def test_add_under_a_heading_with_emoji_shortcode(tmp_path: Path) -> None:
+    path = _copy(PWL / "sublinear_algorithms" / "README.md", tmp_path)
+    old = path.read_bytes()
+    assert old.endswith(b"60-65.*\n\n")
+    add_entry(path, ["Sublinear Algorithms", "Hosted Papers"], "- [ ] HyperLogLog.")
+    # after the last remark paragraph of the last item: a blank line, then the item
+    assert path.read_bytes() == old[:-1] + b"\n* [ ] HyperLogLog.\n\n"
+
+
 def test_headings_in_code_fences_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "l.md"
     path.write_text("## Notes\n\n```\n## GAN\n```\n\n## Other\n\n- [ ] x\n")
@@ -340,3 +384,4 @@ def test_format_entry() -> None:
         r"- [ ] What? A \[weird\] title. [[PDF]](./paper/a b %28v2%29.pdf)"
     )
     assert format_entry("T.", None, year=2019) == "- [ ] T. 2019."
+
