@@ -157,6 +157,10 @@ def _commit(path: Path, old: bytes, new: bytes, dry_run: bool, done: str, planne
                       digest=hashlib.sha256(new if written else old).hexdigest())
 
 
+class PdfAlreadyLinked(EditError):
+    """The entry already links a PDF, so ``add_pdf_link`` would give it a second one."""
+
+
 # ---------------------------------------------------------------------------------------------- set_read
 
 
@@ -220,7 +224,54 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-# --------------------------------------------------------------------------------------------- add_entry
+# ------------------------------------------------------------------------------------------ add_pdf_link
+
+
+def add_pdf_link(
+    path: Path,
+    line: int,
+    link_url: str,
+    *,
+    expected_digest: str | None = None,
+    dry_run: bool = False,
+) -> EditResult:
+    """Give the catalog entry on ``line`` the link `` [[PDF]](link_url)``; nothing else changes.
+
+    The link goes where the list puts its PDF links: right after the title (its link, or its words and
+    final period), before other labelled links and the venue. An empty ``[[PDF]]()`` is filled instead.
+    An entry that already links a PDF (``[[PDF]](...)``, ``[:scroll:](x.pdf)``, a title linking a local
+    ``.pdf``) is refused with :class:`PdfAlreadyLinked`. ``link_url`` is written raw, spaces included,
+    as the user's list writes local links; only ``(``/``)`` are percent-encoded.
+    """
+    from kb.catalog import parse_item
+
+    path = Path(path)
+    target = " ".join(link_url.split()).replace("(", "%28").replace(")", "%29")
+    if not target or target != link_url.strip().replace("(", "%28").replace(")", "%29"):
+        raise BadEntry(f"the PDF link must be one path or URL without line breaks: {link_url!r}")
+    data = _read_checked(path, expected_digest)
+    doc = markdown.parse_bytes(data, path)
+    item = _item_on(doc, line, path)
+    where = f"{path.name}:{line}"
+    if item.role != "paper":
+        raise LineMismatch(f"{where} is not a paper entry ({_short(item.content)!r}); run again")
+    said = parse_item(item.content)
+    pdf = next((link for link in said.links if link.label == "PDF"), None) if said else None
+    if pdf is not None:
+        raise PdfAlreadyLinked(f"{where} already links a PDF ({pdf.url}); nothing changed")
+    if said is not None and said.empty_pdf is not None:
+        start, end, text = said.empty_pdf[0], said.empty_pdf[1], target
+    else:
+        start = len(item.content[: said.title_end if said else len(item.content)].rstrip())
+        end = start
+        text = f" [[PDF]]({target})" + ("" if item.content[start:start + 1] in ("", " ", "\t", "\n") else " ")
+    new = data[: _byte(doc, item, start)] + _encode(text, doc.encoding) + data[_byte(doc, item, end) :]
+    return _commit(path, data, new, dry_run, f"linked the PDF of {where}",
+                   f"would link the PDF of {where} (dry run, nothing written)")
+
+
+def _byte(doc: markdown.Document, item: markdown.Item, offset: int) -> int:
+    return doc.offset(*item.position(offset))
 
 
 def _encode(text: str, encoding: str) -> bytes:
@@ -229,6 +280,9 @@ def _encode(text: str, encoding: str) -> bytes:
     except UnicodeEncodeError as error:
         raise BadEntry(f"the text has characters the file's encoding ({encoding}) cannot store: "
                        f"{error.object[error.start:error.end]!r}") from None
+
+
+# --------------------------------------------------------------------------------------------- add_entry
 
 
 def _same_topic(a: str, b: str) -> bool:
