@@ -270,6 +270,24 @@ def test_add_files_under_an_existing_setext_heading(tmp_path: Path) -> None:
     assert topics == [("Security",), ("Security", "Hardware Security")]
 
 
+def test_a_title_written_with_underscores_is_matched_by_its_words(tmp_path: Path,
+                                                                  userlib_index: Path) -> None:
+    lib, index = make_world(tmp_path, userlib_index)
+    title = "Mittal_Animating_Face_using_Disentangled_Audio_Representations"
+    for words in ("Mittal Animating Face using Disentangled Audio Representations",
+                  "animating face using disentangled audio"):
+        shown = kb(lib, index, "show", words, "--json")
+        assert shown.returncode == 0, shown.stderr
+        data = json.loads(shown.stdout)
+        assert data["title"] == title and data["resolved_by"] == "title"
+    readme = lib / "README.md"
+    before = readme.read_bytes()
+    r = kb(lib, index, "mark", "unread", "animating face using disentangled audio representations")
+    assert r.returncode == 0, r.stderr
+    assert flipped(before, readme.read_bytes()) == [(b"x", b" ")]
+    assert before.split(b"\n")[46].startswith(b"  - [x] [Mittal_Animating_Face")
+
+
 def test_mark_reads_and_writes_a_capital_x(tmp_path: Path, userlib_index: Path) -> None:
     data = (USERLIB / "README.md").read_bytes()
     assert data.count(b"- [x] (StyleGAN2)") == 1
