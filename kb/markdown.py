@@ -198,6 +198,8 @@ class Item:
 
     def position(self, offset: int) -> tuple[int, int]:
         """(line, column) of character ``offset`` of ``content``."""
+        if not self.content_at:  # an item with no text of its own ("-" alone)
+            return self.line, len(self.prefix) + len(self.bullet)
         for (line, column), text in zip(self.content_at, self.content.split("\n"), strict=True):
             if offset <= len(text):
                 return line, column + offset

@@ -160,6 +160,8 @@ def test_remarks_code_and_quotes() -> None:
     assert [(i.line, i.checkbox) for i in doc.items] == [(1, " ")]
     assert [(b.text, b.line) for b in doc.items[0].blocks] == [("note right after", 2)]
     assert [(b.kind, b.line, b.last) for b in doc.blocks if not b.quoted] == [("code", 4, 6)]
+    empty = markdown.parse_text("- [ ] a\n\n  -\n").item_at(3)  # right under "a", "-" would underline it
+    assert empty is not None and empty.content == "" and empty.position(0) == (3, 3)
 
 
 def test_roles() -> None:
