@@ -3,6 +3,9 @@
 The reading list is the user's own single source of truth and they edit it by hand too, so kb edits it
 like a careful human would:
 
+* where to write comes from :mod:`kb.markdown`, the one model of a list that :mod:`kb.catalog` reads
+  with, so a topic, a line or a checkbox is found exactly where the reader found it (a setext
+  ``Security\\n===`` heading is the topic "Security" for both);
 * it works on **bytes**: only the characters that must change do change; line endings (LF, CRLF, CR),
   a UTF-8 BOM, a missing final newline and a non-UTF-8 encoding (latin-1, cp1252, ...) are kept;
 * it refuses to write over a file that changed since the caller read it (``expected_digest``, and a
@@ -17,26 +20,16 @@ do) and nothing else, so they agree with a parser that reads the file with ``ope
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import hashlib
-import os
 import re
-import stat
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb import markdown
 from kb.errors import RefusedError
+from kb.fsutil import atomic_write, sha256_bytes
 
-_BOM = b"\xef\xbb\xbf"
-_LINE_RE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
-# A list item with a task checkbox: indentation, bullet, spaces, "[ ]" / "[x]" / "[X]".
-_CHECKBOX_RE = re.compile(rb"^([ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+\[)([ xX])(\])")
-_BULLET_RE = re.compile(r"^([ \t]*)([-*+]|\d{1,9}[.)])(?:[ \t]+(.*))?$")
-_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
-_FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ENTRY_PREFIX_RE = re.compile(r"^\s*(?:[-*+][ \t]+)?(\[[ xX]\][ \t]+)?")
 
 
@@ -79,36 +72,16 @@ class EditResult:
 
 def file_digest(path: Path) -> str:
     """sha256 of the file's bytes: read, decide, then pass it back as ``expected_digest``."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return sha256_bytes(Path(path).read_bytes())
 
 
 def _read_checked(path: Path, expected_digest: str | None) -> bytes:
     data = path.read_bytes()
-    if expected_digest is not None and hashlib.sha256(data).hexdigest() != expected_digest:
+    if expected_digest is not None and sha256_bytes(data) != expected_digest:
         raise FileChanged(f"{path.name}: the file changed on disk since kb read it; run again")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise EditError(f"{path.name}: UTF-16 files are not supported for editing; save it as UTF-8")
     return data
-
-
-def _split_lines(data: bytes) -> list[bytes]:
-    """Lines with their endings kept, so joining them gives back ``data`` exactly."""
-    return _LINE_RE.findall(data)
-
-
-def _guess_encoding(data: bytes) -> str:
-    """UTF-8 when the bytes are valid UTF-8 (with or without BOM), else cp1252/latin-1 (never fails)."""
-    body = data[len(_BOM):] if data.startswith(_BOM) else data
-    try:
-        body.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        body.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
 
 
 def _newline_style(lines: list[bytes]) -> bytes:
@@ -123,48 +96,11 @@ def _ending(line: bytes) -> bytes:
     return line[-1:] if line.endswith((b"\n", b"\r")) else b""
 
 
-def _content(line: bytes) -> bytes:
-    return line[: len(line) - len(_ending(line))]
-
-
 # ----------------------------------------------------------------------------------------------- writing
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically, keeping its mode; a symlink's target is replaced."""
-    target = path.resolve()
-    mode = stat.S_IMODE(target.stat().st_mode)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".kb-tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable; not possible on every platform, hence best effort."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _diff(path: Path, old: bytes, new: bytes) -> str:
-    encoding = _guess_encoding(old)
+    encoding = markdown.detect_encoding(old)
     before = old.decode(encoding, errors="replace").splitlines(keepends=True)
     after = new.decode(encoding, errors="replace").splitlines(keepends=True)
     lines = difflib.unified_diff(before, after, fromfile=f"a/{path.name}", tofile=f"b/{path.name}")
@@ -180,12 +116,31 @@ def _commit(path: Path, old: bytes, new: bytes, dry_run: bool, done: str, planne
     if written:
         if path.read_bytes() != old:
             raise FileChanged(f"{path.name}: the file changed on disk since kb read it; run again")
-        _atomic_write(path, new)
+        atomic_write(path, new)  # keeps the mode; a symlinked list has its target replaced
     return EditResult(path=path, changed=changed, diff=diff, message=planned if dry_run else done,
-                      digest=hashlib.sha256(new if written else old).hexdigest())
+                      digest=sha256_bytes(new if written else old))
+
+
+class PdfAlreadyLinked(EditError):
+    """The entry already links a PDF, so ``add_pdf_link`` would give it a second one."""
 
 
 # ---------------------------------------------------------------------------------------------- set_read
+
+
+def _item_on(doc: markdown.Document, line: int, path: Path, expect_text: str | None = None) -> markdown.Item:
+    """The list item whose bullet is on ``line``, or a one-line :class:`LineMismatch`."""
+    if not 1 <= line <= len(doc.lines):
+        raise LineMismatch(
+            f"{path.name}: line {line} is outside the file ({len(doc.lines)} lines); run again"
+        )
+    text = doc.lines[line - 1].text
+    if expect_text is not None and _norm(expect_text) not in _norm(text):
+        raise LineMismatch(f"{path.name}:{line} does not hold {expect_text!r} any more; run again")
+    item = doc.item_at(line)
+    if item is None:
+        raise LineMismatch(f"{path.name}:{line} is not a list item ({_short(text)!r}); run again")
+    return item
 
 
 def set_read(
@@ -201,39 +156,26 @@ def set_read(
 
     ``expect_text`` (e.g. the entry's title) guards against a stale line number when the caller has no
     digest: the line must contain it (case and spacing ignored) or :class:`LineMismatch` is raised.
-    Marking an item that is already in the wanted state changes nothing (``changed=False``).
+    Marking an item that is already in the wanted state (``[x]`` or ``[X]`` for read) changes nothing
+    (``changed=False``).
     """
     path = Path(path)
     data = _read_checked(path, expected_digest)
-    lines = _split_lines(data)
-    if not 1 <= line <= len(lines):
-        raise LineMismatch(f"{path.name}: line {line} is outside the file ({len(lines)} lines); run again")
-    raw = lines[line - 1]
-    if line == 1 and raw.startswith(_BOM):
-        prefix, raw = _BOM, raw[len(_BOM):]
-    else:
-        prefix = b""
-    encoding = _guess_encoding(data)
-    text = _content(raw).decode(encoding, errors="replace")
-    if expect_text is not None and _norm(expect_text) not in _norm(text):
-        raise LineMismatch(f"{path.name}:{line} does not hold {expect_text!r} any more; run again")
-    match = _CHECKBOX_RE.match(raw)
-    if not match and not _BULLET_RE.match(text):
-        raise LineMismatch(f"{path.name}:{line} is not a list item ({_short(text)!r}); run again")
-    if not match:
+    doc = markdown.parse_bytes(data, path)
+    item = _item_on(doc, line, path, expect_text)
+    if item.checkbox is None or item.checkbox_at is None:
         raise NoCheckbox(
-            f"{path.name}:{line} has no checkbox ({_short(text)!r}); this list does not track read state"
-            " - add '[ ] ' after the bullet to track it"
+            f"{path.name}:{line} has no checkbox ({_short(doc.lines[line - 1].text)!r}); this list does not"
+            " track read state - add '[ ] ' after the bullet to track it"
         )
     state = "read" if read else "unread"
-    if (match.group(2) != b" ") == read:
-        return EditResult(path, False, "", f"{path.name}:{line} is already marked {state}; nothing changed",
-                          hashlib.sha256(data).hexdigest())
-    mark = b"x" if read else b" "
-    new_line = prefix + match.group(1) + mark + raw[match.end(2):]
-    lines[line - 1] = new_line
     where = f"{path.name}:{line}"
-    return _commit(path, data, b"".join(lines), dry_run, f"marked {where} {state}",
+    if (item.checkbox != " ") == read:
+        return EditResult(path, False, "", f"{where} is already marked {state}; nothing changed",
+                          sha256_bytes(data))
+    at = item.checkbox_at
+    new = data[:at] + (b"x" if read else b" ") + data[at + 1 :]
+    return _commit(path, data, new, dry_run, f"marked {where} {state}",
                    f"would mark {where} {state} (dry run, nothing written)")
 
 
@@ -246,70 +188,65 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# ------------------------------------------------------------------------------------------ add_pdf_link
+
+
+def add_pdf_link(
+    path: Path,
+    line: int,
+    link_url: str,
+    *,
+    expected_digest: str | None = None,
+    dry_run: bool = False,
+) -> EditResult:
+    """Give the catalog entry on ``line`` the link `` [[PDF]](link_url)``; nothing else changes.
+
+    The link goes where the list puts its PDF links: right after the title (its link, or its words and
+    final period), before other labelled links and the venue. An empty ``[[PDF]]()`` is filled instead.
+    An entry that already links a PDF (``[[PDF]](...)``, ``[:scroll:](x.pdf)``, a title linking a local
+    ``.pdf``) is refused with :class:`PdfAlreadyLinked`. ``link_url`` is written raw, spaces included,
+    as the user's list writes local links; only ``(``/``)`` are percent-encoded.
+    """
+    from kb.catalog import parse_item
+
+    path = Path(path)
+    target = " ".join(link_url.split()).replace("(", "%28").replace(")", "%29")
+    if not target or target != link_url.strip().replace("(", "%28").replace(")", "%29"):
+        raise BadEntry(f"the PDF link must be one path or URL without line breaks: {link_url!r}")
+    data = _read_checked(path, expected_digest)
+    doc = markdown.parse_bytes(data, path)
+    item = _item_on(doc, line, path)
+    where = f"{path.name}:{line}"
+    if item.role != "paper":
+        raise LineMismatch(f"{where} is not a paper entry ({_short(item.content)!r}); run again")
+    said = parse_item(item.content)
+    pdf = next((link for link in said.links if link.label == "PDF"), None) if said else None
+    if pdf is not None:
+        raise PdfAlreadyLinked(f"{where} already links a PDF ({pdf.url}); nothing changed")
+    if said is not None and said.empty_pdf is not None:
+        start, end, text = said.empty_pdf[0], said.empty_pdf[1], target
+    else:
+        start = len(item.content[: said.title_end if said else len(item.content)].rstrip())
+        end = start
+        text = f" [[PDF]]({target})" + ("" if item.content[start:start + 1] in ("", " ", "\t", "\n") else " ")
+    new = data[: _byte(doc, item, start)] + _encode(text, doc.encoding) + data[_byte(doc, item, end) :]
+    return _commit(path, data, new, dry_run, f"linked the PDF of {where}",
+                   f"would link the PDF of {where} (dry run, nothing written)")
+
+
+def _byte(doc: markdown.Document, item: markdown.Item, offset: int) -> int:
+    return doc.offset(*item.position(offset))
+
+
+def _encode(text: str, encoding: str) -> bytes:
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as error:
+        raise BadEntry(f"the text has characters the file's encoding ({encoding}) cannot store: "
+                       f"{error.object[error.start:error.end]!r}") from None
+
+
 # --------------------------------------------------------------------------------------------- add_entry
-
-
-@dataclass
-class _Line:
-    """One decoded line and what Markdown structure it is (headings, bullets, fenced code)."""
-
-    text: str
-    heading: int = 0  # level 1-6, 0 when not a heading
-    title: str = ""  # heading text or bullet text
-    bullet: str = ""  # bullet marker when a list item
-    indent: int = -1  # columns before the bullet, -1 when not a list item
-    task: bool = False  # has a checkbox
-
-    @property
-    def blank(self) -> bool:
-        return not self.text.strip()
-
-
-@dataclass
-class _Region:
-    """Lines [start, end) that belong to a matched heading or sub-topic bullet."""
-
-    start: int  # index of the heading/bullet line, -1 for the whole file
-    end: int
-    own_end: int  # end of the part before the first sub-heading (where new items go)
-    heading_level: int  # level of the enclosing heading, 0 for none
-    bullet_indent: int  # indent of the enclosing sub-topic bullet, -1 for none
-
-
-def _indent_width(prefix: str) -> int:
-    return len(prefix.expandtabs(4))
-
-
-def _parse(texts: list[str]) -> list[_Line]:
-    """Classify lines; headings and bullets inside fenced code blocks are plain text."""
-    out: list[_Line] = []
-    fence: str | None = None
-    for text in texts:
-        fence_match = _FENCE_RE.match(text)
-        if fence is not None:
-            closing = fence_match.group(1) if fence_match else ""
-            if closing[:1] == fence[0] and len(closing) >= len(fence):
-                fence = None
-            out.append(_Line(text))
-            continue
-        if fence_match:
-            fence = fence_match.group(1)
-            out.append(_Line(text))
-            continue
-        heading = _HEADING_RE.match(text)
-        if heading:
-            title = re.sub(r"[ \t]+#+$", "", heading.group(2) or "").strip()
-            out.append(_Line(text, heading=len(heading.group(1)), title=title))
-            continue
-        bullet = _BULLET_RE.match(text)
-        if bullet:
-            body = bullet.group(3) or ""
-            task = bool(re.match(r"\[[ xX]\]", body))
-            out.append(_Line(text, title=body.strip(), bullet=bullet.group(2),
-                             indent=_indent_width(bullet.group(1)), task=task))
-            continue
-        out.append(_Line(text))
-    return out
 
 
 def _same_topic(a: str, b: str) -> bool:
@@ -317,75 +254,40 @@ def _same_topic(a: str, b: str) -> bool:
     return _norm(a).rstrip(":").strip() == _norm(b).rstrip(":").strip()
 
 
-def _heading_region(lines: list[_Line], i: int) -> _Region:
-    level = lines[i].heading
-    end = next((j for j in range(i + 1, len(lines)) if 0 < lines[j].heading <= level), len(lines))
-    own_end = next((j for j in range(i + 1, end) if lines[j].heading), end)
-    return _Region(i, end, own_end, level, -1)
+def _resolve(doc: markdown.Document, topic: list[str]) -> tuple[markdown.Section, int]:
+    """Deepest section matching a prefix of ``topic`` and how many components matched.
 
-
-def _bullet_region(lines: list[_Line], i: int, parent: _Region) -> _Region:
-    indent = lines[i].indent
-    end = parent.own_end
-    for j in range(i + 1, parent.own_end):
-        line = lines[j]
-        if line.heading or (not line.blank and _indent_width(_leading(line.text)) <= indent):
-            end = j
-            break
-    return _Region(i, end, end, parent.heading_level, indent)
-
-
-def _leading(text: str) -> str:
-    return text[: len(text) - len(text.lstrip(" \t"))]
-
-
-def _find_child(lines: list[_Line], region: _Region, name: str) -> _Region | None:
-    """A heading deeper than the region's heading, else a plain (non-task) bullet deeper than its bullet."""
-    lo = region.start + 1
-    for j in range(lo, region.end):
-        line = lines[j]
-        if line.heading > region.heading_level and region.bullet_indent < 0 and _same_topic(line.title, name):
-            return _heading_region(lines, j)
-    for j in range(lo, region.own_end):
-        line = lines[j]
-        if line.indent > region.bullet_indent and not line.task and _same_topic(line.title, name):
-            return _bullet_region(lines, j, region)
-    return None
-
-
-def _resolve(lines: list[_Line], topic: list[str]) -> tuple[_Region, int]:
-    """Deepest region matching a prefix of ``topic`` and how many components matched."""
-    region = _Region(-1, len(lines), len(lines), 0, -1)
-    for depth, name in enumerate(topic):
-        child = _find_child(lines, region, name)
+    Each component matches a heading or sub-topic anywhere below the previous match (so "GAN" finds
+    ``#### GAN`` under the list's title heading); a list without headings is its folder's topic.
+    """
+    section, matched = doc.root, 0
+    if topic and doc.root.name and _same_topic(doc.root.name, topic[0]):
+        matched = 1
+    for name in topic[matched:]:
+        child = next((s for s in section.descendants() if _same_topic(s.name, name)), None)
         if child is None:
-            return region, depth
-        region = child
-    return region, len(topic)
+            break
+        section, matched = child, matched + 1
+    return section, matched
 
 
-def _last_content(lines: list[_Line], region: _Region) -> int:
-    """Index after which new lines go: the last non-blank line of the region's own part."""
-    for j in range(region.own_end - 1, region.start, -1):
-        if not lines[j].blank:
-            return j
-    return region.start
+def _own_lines(section: markdown.Section) -> range:
+    """Lines of the section's own part (after its heading or bullet text, before its first sub-heading)."""
+    last = section.last if section.kind == "subtopic" else section.own_last
+    return range(section.head_last + 1, last + 1)
 
 
-def _child_style(lines: list[_Line], region: _Region, default_marker: str) -> tuple[str, str]:
-    """(indent, marker) of the items directly under the region, so a new item looks like its siblings."""
-    items = [lines[j] for j in range(region.start + 1, region.own_end)
-             if lines[j].indent > region.bullet_indent]
-    if items:
-        top = min(item.indent for item in items)
-        sibling = next(item for item in items if item.indent == top)
-        prefix = next(_leading(lines[j].text) for j in range(region.start + 1, region.own_end)
-                      if lines[j] is sibling)
-        return prefix, sibling.bullet
-    if region.bullet_indent < 0:
-        return "", default_marker
-    parent = lines[region.start]
-    return _leading(parent.text) + "  ", parent.bullet
+def _last_content(doc: markdown.Document, lines: range, default: int) -> int:
+    """The last non-blank line of ``lines`` (new lines go after it), ``default`` when all are blank."""
+    return next((no for no in reversed(lines) if not doc.lines[no - 1].blank), default)
+
+
+def _siblings(doc: markdown.Document, section: markdown.Section) -> list[markdown.Item]:
+    """The items directly under the section, whose style a new item copies."""
+    if section.item is not None:
+        return section.item.children
+    own = _own_lines(section) if section.kind == "heading" else range(1, len(doc.lines) + 1)
+    return [item for item in doc.items if item.parent is None and item.line in own]
 
 
 def _entry_body(entry_markdown: str) -> str:
@@ -398,9 +300,9 @@ def _entry_body(entry_markdown: str) -> str:
     return box.strip() + " " + text[match.end() if match else 0:].strip()
 
 
-def _top_heading_level(lines: list[_Line]) -> int:
+def _top_heading_level(doc: markdown.Document) -> int:
     """Level used for a new top topic: the most common heading level, not counting a lone title heading."""
-    levels = [line.heading for line in lines if line.heading]
+    levels = [heading.level for heading in doc.headings]
     if levels and levels.count(levels[0]) == 1 and levels[0] == min(levels):
         title_level, levels = levels[0], levels[1:]
         if not levels:
@@ -408,15 +310,9 @@ def _top_heading_level(lines: list[_Line]) -> int:
     return Counter(levels).most_common(1)[0][0] if levels else 2
 
 
-def _default_marker(lines: list[_Line]) -> str:
-    markers = Counter(line.bullet for line in lines if line.bullet in ("-", "*", "+"))
+def _default_marker(doc: markdown.Document) -> str:
+    markers = Counter(item.bullet for item in doc.items if item.bullet in ("-", "*", "+"))
     return markers.most_common(1)[0][0] if markers else "-"
-
-
-def _already_there(lines: list[_Line], region: _Region, body: str) -> bool:
-    target = _norm(body)
-    return any(lines[j].indent >= 0 and _norm(lines[j].title) == target
-               for j in range(region.start + 1, region.own_end))
 
 
 def add_entry(
@@ -428,76 +324,83 @@ def add_entry(
 ) -> EditResult:
     """Insert ``entry_markdown`` as a ``- [ ]`` item at the end of the section ``topic``.
 
-    ``topic`` components match headings (any level, case-insensitive) and sub-topic bullets
-    (``- StyleGAN and its derivative``). Missing components are created: a missing top topic as a
-    heading at the end of the file (at the file's usual heading level), deeper ones as ``- Name``
-    bullets. An identical item already in that section is not added twice (``changed=False``).
+    ``topic`` components match headings (ATX or setext, any level, case-insensitive) and sub-topic
+    bullets (``- StyleGAN and its derivative``), as :mod:`kb.catalog` reads them. Missing components are
+    created: a missing top topic as a heading at the end of the file (at the file's usual heading level),
+    deeper ones as ``- Name`` bullets. An identical item already in that section is not added twice
+    (``changed=False``).
     """
     path = Path(path)
     data = _read_checked(path, expected_digest)
-    bom = _BOM if data.startswith(_BOM) else b""
-    encoding = _guess_encoding(data)
-    raw_lines = _split_lines(data[len(bom):])
-    texts = [_content(line).decode(encoding) for line in raw_lines]
-    lines = _parse(texts)
+    doc = markdown.parse_bytes(data, path)
     body = _entry_body(entry_markdown)
     topic = [t for t in (" ".join(t.split()) for t in topic) if t]
 
-    region, matched = _resolve(lines, topic)
-    if matched == len(topic) and _already_there(lines, region, body):
+    section, matched = _resolve(doc, topic)
+    own = _own_lines(section)
+    if matched == len(topic) and any(_norm(item.content) == _norm(body)
+                                     for item in doc.items if item.line in own):
         return EditResult(path, False, "", f"{path.name}: the entry is already under {' / '.join(topic)}",
-                          hashlib.sha256(data).hexdigest())
-    new_texts, after = _plan_insert(lines, region, topic[matched:], body, matched == 0 and bool(topic))
-    new_data = _splice(raw_lines, after, new_texts, encoding, bom)
+                          sha256_bytes(data))
+    if matched == 0 and topic:
+        texts, after = _new_heading(doc, topic, body)
+    else:
+        texts, after = _plan_insert(doc, section, topic[matched:], body)
+    new_data = _splice(data, doc, after, texts)
     where = " / ".join(topic) or "the end of the file"
     return _commit(path, data, new_data, dry_run, f"added an entry under {where} in {path.name}",
                    f"would add an entry under {where} in {path.name} (dry run, nothing written)")
 
 
-def _plan_insert(lines: list[_Line], region: _Region, missing: list[str], body: str,
-                 new_heading: bool) -> tuple[list[str], int]:
-    """The lines to insert and the index they go after (-1: before everything)."""
-    marker = _default_marker(lines)
-    if new_heading:
-        level = _top_heading_level(lines)
-        after = _last_content(lines, _Region(-1, len(lines), len(lines), 0, -1))
-        texts = ([""] if after >= 0 else []) + ["#" * level + " " + missing[0], ""]
-        indent = ""
-        for name in missing[1:]:
-            texts.append(f"{indent}{marker} {name}")
-            indent += "  "
-        return texts + [f"{indent}{marker} {body}"], after
-    after = _last_content(lines, region)
-    indent, sibling_marker = _child_style(lines, region, marker)
+def _new_heading(doc: markdown.Document, topic: list[str], body: str) -> tuple[list[str], int]:
+    """A new heading for ``topic[0]`` at the end of the file, then its sub-topics and the entry."""
+    marker = _default_marker(doc)
+    after = _last_content(doc, range(1, len(doc.lines) + 1), 0)
+    texts = ([""] if after > 0 else []) + ["#" * _top_heading_level(doc) + " " + topic[0], ""]
+    indent = ""
+    for name in topic[1:]:
+        texts.append(f"{indent}{marker} {name}")
+        indent += " " * (len(marker) + 1)
+    return texts + [f"{indent}{marker} {body}"], after
+
+
+def _plan_insert(doc: markdown.Document, section: markdown.Section, missing: list[str],
+                 body: str) -> tuple[list[str], int]:
+    """The lines to insert into ``section`` (missing sub-topics, then the entry) and the line they go
+    after (0: before everything)."""
+    own = _own_lines(section) if section.kind != "document" else range(1, len(doc.lines) + 1)
+    after = _last_content(doc, own, section.head_last)
+    siblings = _siblings(doc, section)
+    if siblings:
+        indent, bullet = siblings[0].prefix, siblings[0].bullet
+    elif section.item is not None:
+        indent = section.item.prefix + " " * (len(section.item.bullet) + 1)
+        bullet = section.item.bullet
+    else:
+        indent, bullet = "", _default_marker(doc)
     texts = []
-    if region.bullet_indent < 0 and after == region.start and region.start >= 0:
-        texts.append("")  # "#### Heading" then a blank line, as the file does
-    elif region.bullet_indent < 0 and region.start >= 0 and lines[after].indent < 0 \
-            and not lines[after].heading:
-        texts.append("")  # after a paragraph, start the list on its own
+    item_text = any(after in (no for no, _ in item.content_at) for item in doc.items)
+    if section.kind == "heading" and not item_text:
+        texts.append("")  # after "#### Heading", a paragraph or a remark, a blank line before the item
     for name in missing:
-        texts.append(f"{indent}{sibling_marker} {name}")
-        indent += "  "
-    return texts + [f"{indent}{sibling_marker} {body}"], after
+        texts.append(f"{indent}{bullet} {name}")
+        indent += " " * (len(bullet) + 1)
+    return texts + [f"{indent}{bullet} {body}"], after
 
 
-def _splice(raw_lines: list[bytes], after: int, texts: list[str], encoding: str, bom: bytes) -> bytes:
+def _splice(data: bytes, doc: markdown.Document, after: int, texts: list[str]) -> bytes:
     """Insert encoded ``texts`` after line ``after``, keeping line endings and final-newline state."""
-    newline = _newline_style(raw_lines)
-    try:
-        encoded = [t.encode(encoding) for t in texts]
-    except UnicodeEncodeError as error:
-        raise BadEntry(f"the entry has characters the file's encoding ({encoding}) cannot store: "
-                       f"{error.object[error.start:error.end]!r}") from None
-    lines = list(raw_lines)
+    bom = markdown.BOM if doc.bom else b""
+    lines = markdown.split_lines(data[len(bom):])
+    newline = _newline_style(lines)
+    encoded = [_encode(t, doc.encoding) for t in texts]
     had_final_newline = not lines or bool(_ending(lines[-1]))
-    insert_at = after + 1
-    if insert_at == len(lines) and lines and not _ending(lines[-1]):
+    if after == len(lines) and lines and not _ending(lines[-1]):
         lines[-1] += newline
     new = [t + newline for t in encoded]
-    if insert_at == len(lines) and not had_final_newline:
+    if after == len(lines) and not had_final_newline:
         new[-1] = encoded[-1]
-    lines[insert_at:insert_at] = new
+    lines[after:after] = new
     return bom + b"".join(lines)
 
 

@@ -58,7 +58,7 @@ def find_abstract(pages: list[str]) -> str | None:
 
 def title_key(title: str) -> str:
     """The normalised title two entries share when they are the same paper (``kb add`` checks it too)."""
-    return " ".join(re.findall(r"\w+", title.casefold()))
+    return " ".join(re.findall(r"[^\W_]+", title.casefold()))  # underscores separate words, as in norm()
 
 
 @dataclass

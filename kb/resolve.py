@@ -59,9 +59,13 @@ class Resolution:
 
 
 def norm(text: str) -> str:
-    """Lowercase words without punctuation: "Out of Time: Automated..." -> "out of time automated"."""
+    """Lowercase words without punctuation: "Out of Time: Automated..." -> "out of time automated".
+
+    Underscores separate words too, so a title written as a file name
+    ("Mittal_Animating_Face_using_Disentangled_Audio_Representations") is matched by its words.
+    """
     text = unicodedata.normalize("NFKC", text).lower()
-    return " ".join(re.findall(r"\w+", text))
+    return " ".join(re.findall(r"[^\W_]+", text))
 
 
 def compact(text: str) -> str:

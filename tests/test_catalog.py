@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ODD, PWL, USERLIB
+from conftest import CORPUS, ODD, PWL, USERLIB, run_kb
 
 from kb.catalog import CatalogParse, discover_catalogs, parse_catalog, parse_text, read_catalog_text
 from kb.models import Entry, Link
@@ -424,5 +424,100 @@ def test_inline_code_in_a_project_readme_is_not_a_paper() -> None:
     text = "- Checkbox items are papers: `[x]` read, e.g. `- [x] [Title](paper.pdf)`\n"
     text += "- [ ] Real paper `with code` [[PDF]](x.pdf)\n"
     entries = parse_text(text, "README.md")
-    assert [e.title for e in entries] == ["Real paper"]
-    assert entries[0].links[0].url == "x.pdf"
+    assert [e.title for e in entries] == ["Real paper with code"]  # the code's words are the title's
+    assert entries[0].links == [Link("PDF", "x.pdf")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Issue 8: what a new user writes in their own list
+
+
+@needs_corpus
+def test_capital_x_is_read(tmp_path: Path) -> None:
+    data = (USERLIB / "README.md").read_text(encoding="utf-8")
+    assert data.count("- [x] (StyleGAN2)") == 1
+    path = tmp_path / "README.md"
+    path.write_text(data.replace("- [x] (StyleGAN2)", "- [X] (StyleGAN2)"), encoding="utf-8")
+    entries = parse_catalog(path).entries
+    assert _by_title(entries, "Analyzing and Improving").read is True
+    assert [e.read for e in entries] == [e.read for e in parse_catalog(USERLIB / "README.md").entries]
+    text = "* [X] upper star\n1. [X] ordered\n- [X]no space\n- [ ] unread\n"
+    assert [(e.title, e.read) for e in parse_text(text, "README.md")] == [
+        ("upper star", True), ("ordered", True), ("no space", True), ("unread", False)]
+
+
+def test_a_trailing_year_is_the_year_not_the_title() -> None:
+    text = (
+        "- [ ] Attention Is All You Need. 2017.\n"
+        "- [ ] Plain title. 2019. Google.\n"
+        "- [ ] [Linked Title. 2016.](https://arxiv.org/abs/1512.03385) [[PDF]](./paper/resnet.pdf)\n"
+        "- [ ] Kept. [[PDF]](./paper/kept.pdf) 2020.\n"
+        "- [ ] Windows 2000 Internals. Microsoft Press, 2000.\n"
+        "- [ ] Papers. 2020 and beyond\n"
+    )
+    got = [(e.title, e.year, e.venue, e.org) for e in parse_text(text, "README.md")]
+    assert got == [
+        ("Attention Is All You Need", 2017, None, None),
+        ("Plain title", 2019, None, "Google"),
+        ("Linked Title", 2016, None, None),
+        ("Kept", 2020, None, None),
+        ("Windows 2000 Internals", 2000, "Microsoft Press", None),
+        ("Papers. 2020 and beyond", None, None, None),  # a year inside the words stays in the title
+    ]
+    from kb.mdedit import format_entry  # what `kb add` writes for a paper with a year and no venue
+
+    added = parse_text(format_entry("A Paper Title", None, year=2019), "README.md")[0]
+    assert (added.title, added.year) == ("A Paper Title", 2019)
+
+
+def test_a_trailing_year_is_not_part_of_the_paper_id(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "README.md").write_text(
+        "# Reading\n\n- [ ] Attention Is All You Need. 2017.\n"
+        "- [x] [Deep Residual Learning for Image Recognition. 2016.](https://arxiv.org/abs/1512.03385)\n",
+        encoding="utf-8",
+    )
+    index = tmp_path / "index"
+    assert run_kb("ingest", str(lib), "--index", str(index), "--no-embed", cwd=lib).returncode == 0
+    listed = run_kb("list", "--json", "--index", str(index), cwd=lib)
+    assert listed.returncode == 0, listed.stderr
+    got = {(p["id"], p["title"], p["year"]) for p in json.loads(listed.stdout)}
+    assert got == {
+        ("attention-is-all-you-need", "Attention Is All You Need", 2017),
+        ("deep-residual-learning-for-image-recognition",
+         "Deep Residual Learning for Image Recognition", 2016),
+    }
+
+
+def test_emphasis_and_code_in_a_title_keep_their_words() -> None:
+    text = (
+        "- [ ] **Bold** words, *emphasis* and `code` in a title. [[PDF]](./paper/a.pdf) CVPR, 2019.\n"
+        "- [x] [A __strong__ _linked_ `title`](https://x.org) (with *a* note)\n"
+        "* :scroll: **[Wrapped in Bold](local.pdf)**\n"
+        "- [ ] Mittal_Animating_Face_using_Disentangled_Audio_Representations. WACV, 2020.\n"
+        "- [ ] What? A \\[weird\\] title &amp; more.\n"
+    )
+    got = [(e.title, e.notes, e.venue) for e in parse_text(text, "README.md")]
+    assert got == [
+        ("Bold words, emphasis and code in a title", [], "CVPR"),
+        ("A strong linked title", ["with a note"], None),
+        ("Wrapped in Bold", [], None),
+        ("Mittal_Animating_Face_using_Disentangled_Audio_Representations", [], "WACV"),  # no emphasis in
+        ("What? A [weird] title & more", [], None),  # a snake_case name; escapes are resolved
+    ]
+    from kb.mdedit import format_entry  # a title with brackets, as `kb add` writes it, reads back the same
+
+    assert parse_text(format_entry("What?  A [weird] title", None), "README.md")[0].title == (
+        "What? A [weird] title"
+    )
+
+
+def test_setext_headings_are_topics() -> None:
+    text = "Reading\n=======\n\nVision\n------\n\n- [ ] [P](u)\n\n## Audio\n\n- [ ] [Q](u)\n"
+    topics = [e.topic for e in parse_text(text, "/x/README.md")]
+    assert topics == [["Reading", "Vision"], ["Reading", "Audio"]]
+    # "Title\n---" under a paragraph is a heading, a "---" after a blank line a rule: no heading here,
+    # so the list is its folder's topic
+    text = "Intro text.\n\n---\n\n- [ ] [P](u)\n"
+    assert [e.topic for e in parse_text(text, "/my_lists/README.md")] == [["My lists"]]

@@ -10,18 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from kb.catalog import parse_catalog
 from kb.mdedit import (
     BadEntry,
     EditError,
     FileChanged,
     LineMismatch,
     NoCheckbox,
+    PdfAlreadyLinked,
     add_entry,
+    add_pdf_link,
     file_digest,
     format_entry,
     set_read,
 )
-from tests.conftest import PWL, USERLIB
+from kb.models import Link
+from tests.conftest import ODD, PWL, USERLIB
 
 CHECKBOX = re.compile(rb"^[ \t]*[-*+][ \t]+\[([ xX])\]")
 PWL_READMES = sorted(PWL.glob("*/README.md"))
@@ -43,6 +47,22 @@ def _task_lines(data: bytes) -> list[tuple[int, bytes]]:
         if match:
             out.append((i, match.group(1)))
     return out
+
+
+def _userlib_variant(variant: str, head: str = "", tail: bytes = b"") -> tuple[bytes, str]:
+    """userlib's list with CRLF, no final newline (``tail`` after it), a BOM or in latin-1 (``head`` before
+    it): (bytes, encoding)."""
+    data, encoding = (USERLIB / "README.md").read_bytes(), "utf-8"
+    if variant == "crlf":
+        data = data.replace(b"\n", b"\r\n")
+    if variant == "no-final-newline":
+        data = data.rstrip(b"\n") + tail
+    if variant == "bom":
+        data = b"\xef\xbb\xbf" + head.encode() + data
+    if variant == "latin-1":
+        encoding = "latin-1"
+        data = head.encode(encoding) + data.decode("utf-8").encode(encoding, errors="replace")
+    return data, encoding
 
 
 def _only_one_byte_differs(old: bytes, new: bytes, expected_new: bytes) -> None:
@@ -280,17 +300,7 @@ def test_add_to_pwl_uses_star_bullets_and_next_heading_level(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("variant", ["crlf", "no-final-newline", "bom", "latin-1"])
 def test_add_keeps_line_endings_encoding_and_final_newline(tmp_path: Path, variant: str) -> None:
-    data = (USERLIB / "README.md").read_bytes()
-    encoding = "utf-8"
-    if variant == "crlf":
-        data = data.replace(b"\n", b"\r\n")
-    if variant == "no-final-newline":
-        data = data.rstrip(b"\n")
-    if variant == "bom":
-        data = b"\xef\xbb\xbf" + data
-    if variant == "latin-1":
-        encoding = "latin-1"
-        data = "- [ ] Café.\n".encode("latin-1") + data.decode("utf-8").encode("latin-1", errors="replace")
+    data, encoding = _userlib_variant(variant, head="- [ ] Café.\n" if variant == "latin-1" else "")
     path = tmp_path / "README.md"
     path.write_bytes(data)
     nl = b"\r\n" if variant == "crlf" else b"\n"
@@ -320,6 +330,43 @@ def test_add_refuses_what_the_file_cannot_hold(tmp_path: Path) -> None:
     assert path.read_bytes() == "#### A\n\n- [ ] caf\xe9\n".encode("latin-1")
 
 
+def test_add_under_setext_headings_of_the_security_list(tmp_path: Path) -> None:
+    """``Security\\n===`` is the topic "Security" for the writer as for the reader: no second heading."""
+    path = _copy(PWL / "security" / "README.md", tmp_path)
+    old = path.read_bytes()
+    assert add_entry(path, ["Security"], "- [ ] Spectre Returns.").changed
+    start, lines = _inserted(old, path.read_bytes())
+    assert (start, lines) == (13, [b"* [ ] Spectre Returns.\n"])  # after the last item before "## Hardware"
+    assert old.decode().splitlines()[start - 1].startswith("* :scroll: [Insertion, Evasion")
+
+    old = path.read_bytes()
+    assert add_entry(path, ["Security", "Hardware Security"], "- [ ] Rowhammer.js.").changed
+    assert path.read_bytes() == old + b"* [ ] Rowhammer.js.\n"  # after the SoK remarks, at the top level
+    topics = {e.title: e.topic for e in parse_catalog(path).entries}
+    assert topics["Spectre Returns"] == ["Security"]
+    assert topics["Rowhammer.js"] == ["Security", "Hardware Security"]
+
+
+def test_add_under_a_setext_level_two_heading(tmp_path: Path) -> None:
+    path = tmp_path / "README.md"
+    path.write_bytes(b"Papers\r\n======\r\n\r\nVision\r\n------\r\n\r\n+ [ ] ViT\r\n\r\nAudio\r\n-----\r\n")
+    add_entry(path, ["Papers", "Vision"], "- [ ] Swin")
+    add_entry(path, ["Audio"], "- [ ] Wav2Vec")
+    assert path.read_bytes() == (
+        b"Papers\r\n======\r\n\r\nVision\r\n------\r\n\r\n+ [ ] ViT\r\n+ [ ] Swin\r\n\r\n"
+        b"Audio\r\n-----\r\n\r\n+ [ ] Wav2Vec\r\n"
+    )
+
+
+def test_add_under_a_heading_with_emoji_shortcode(tmp_path: Path) -> None:
+    path = _copy(PWL / "sublinear_algorithms" / "README.md", tmp_path)
+    old = path.read_bytes()
+    assert old.endswith(b"60-65.*\n\n")
+    add_entry(path, ["Sublinear Algorithms", "Hosted Papers"], "- [ ] HyperLogLog.")
+    # after the last remark paragraph of the last item: a blank line, then the item
+    assert path.read_bytes() == old[:-1] + b"\n* [ ] HyperLogLog.\n\n"
+
+
 def test_headings_in_code_fences_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "l.md"
     path.write_text("## Notes\n\n```\n## GAN\n```\n\n## Other\n\n- [ ] x\n")
@@ -340,3 +387,144 @@ def test_format_entry() -> None:
         r"- [ ] What? A \[weird\] title. [[PDF]](./paper/a b %28v2%29.pdf)"
     )
     assert format_entry("T.", None, year=2019) == "- [ ] T. 2019."
+
+
+# -------------------------------------------------------------------------------------------- add_pdf_link
+
+
+def _inserted_at(old: bytes, new: bytes, *pieces: bytes) -> int:
+    """Where one of ``pieces`` was inserted into ``old`` to give ``new`` (nothing else may differ); the
+    rightmost place when several give the same bytes ("avatars. ECCV" + " [[PDF]](x)" after "avatars.")."""
+    first = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), len(old))
+    for piece in pieces:
+        for at in range(first, max(-1, first - len(piece) - 1), -1):
+            if new[at : at + len(piece)] == piece and new[:at] + new[at + len(piece) :] == old:
+                return at
+    raise AssertionError(f"not one insertion of {pieces}: {new[first - 20 : first + 60]!r}")
+
+
+@pytest.mark.parametrize("catalog", [USERLIB / "README.md", *PWL_READMES], ids=lambda p: p.parent.name)
+def test_add_pdf_link_to_every_entry_without_one(tmp_path: Path, catalog: Path) -> None:
+    """Each entry of a real list that has no PDF gets exactly `` [[PDF]](...)`` (or its empty one filled),
+    reads back with that PDF, and every other field of every entry stays as it was."""
+    path = _copy(catalog, tmp_path)
+    original = path.read_bytes()
+    before = parse_catalog(path).entries
+    todo = [e for e in before if not any(link.label == "PDF" for link in e.links)]
+    assert todo or catalog.parent.name in ("caching", "digital_currency", "information_retrieval",
+                                           "quantum_computing", "sublinear_algorithms")
+    for entry in todo:
+        path.write_bytes(original)
+        result = add_pdf_link(path, entry.line, "./paper/new file.pdf", expected_digest=file_digest(path))
+        assert result.changed and result.digest == file_digest(path)
+        # " [[PDF]](x)" after the title, or the target of an empty "[[PDF]]()"
+        _inserted_at(original, path.read_bytes(), b" [[PDF]](./paper/new file.pdf)", b"./paper/new file.pdf")
+        after = parse_catalog(path).entries
+        changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+        assert len(changed) == 1 and changed[0][0].line == entry.line
+        old, new = changed[0]
+        assert Link("PDF", "./paper/new file.pdf") in new.links
+        assert [link for link in new.links if link.label != "PDF"] == \
+            [link for link in old.links if link.label != "PDF"]
+        assert (new.title, new.alias, new.venue, new.year, new.org, new.authors, new.notes, new.topic) == \
+            (old.title, old.alias, old.venue, old.year, old.org, old.authors, old.notes, old.topic)
+
+
+def test_add_pdf_link_places_it_in_the_list_style(tmp_path: Path) -> None:
+    path = _copy(USERLIB / "README.md", tmp_path)
+    text = path.read_bytes().decode().splitlines()
+
+    def line_of(prefix: str) -> int:
+        return next(n for n, line in enumerate(text, 1) if line.lstrip().startswith(prefix))
+
+    cases = {
+        # a plain title: after its words and period, before the venue
+        "- [ ] Fast bi-layer": b"- [ ] Fast bi-layer neural synthesis of oneshot realistic head avatars. "
+                               b"[[PDF]](./paper/x.pdf) ECCV, 2020.",
+        # a title link, even an empty one: right after it
+        "- [ ] [Few-shot video-to-video": b"  - [ ] [Few-shot video-to-video synthesis.]() "
+                                         b"[[PDF]](./paper/x.pdf) NeurIPS, 2019.",
+        "- [ ] [Robust One Shot": b"- [ ] [Robust One Shot Audio to Video Generation]"
+                                  b"(https://ieeexplore.ieee.org/document/9150729) [[PDF]](./paper/x.pdf)",
+        # only an alias
+        "- [ ] (3DMM)": b"- [ ] (3DMM) [[PDF]](./paper/x.pdf)",
+        # an empty [[PDF]]() is filled
+        "- [ ] [Arbitrary style": b"- [ ] [Arbitrary style transfer in real-time with adaptive instance "
+                                  b"normalization.](https://arxiv.org/abs/1703.06868) [[PDF]](./paper/x.pdf) "
+                                  b"ICCV, 2017. (AdaIN)",
+    }
+    original = path.read_bytes()
+    for prefix, expected in cases.items():
+        path.write_bytes(original)
+        line = line_of(prefix)
+        add_pdf_link(path, line, "./paper/x.pdf")
+        assert path.read_bytes().split(b"\n")[line - 1] == expected
+
+
+def test_add_pdf_link_after_a_wrapped_title_and_before_labelled_links(tmp_path: Path) -> None:
+    path = tmp_path / "README.md"
+    path.write_bytes(b"# T\r\n\r\n* [A title that\r\n  wraps](http://x.org) by A B\r\n"
+                     b"* Plain title. [[Code]](http://c.org) ICML, 2021.\r\n")
+    add_pdf_link(path, 3, "wraps.pdf")
+    add_pdf_link(path, 5, "plain.pdf")
+    assert path.read_bytes() == (
+        b"# T\r\n\r\n* [A title that\r\n  wraps](http://x.org) [[PDF]](wraps.pdf) by A B\r\n"
+        b"* Plain title. [[PDF]](plain.pdf) [[Code]](http://c.org) ICML, 2021.\r\n"
+    )
+
+
+@pytest.mark.parametrize("variant", ["crlf", "no-final-newline", "bom", "latin-1"])
+def test_add_pdf_link_is_byte_exact(tmp_path: Path, variant: str) -> None:
+    head = {"bom": "- [ ] First One.\n", "latin-1": "- [ ] Café One.\n"}.get(variant, "")
+    data, encoding = _userlib_variant(variant, head, tail=b"\n- [ ] Last one. ICCV, 2019.")
+    path = tmp_path / "README.md"
+    path.write_bytes(data)
+    nl = b"\r\n" if variant == "crlf" else b"\n"
+    lines = data.split(nl)
+    fast = next(n for n, line in enumerate(lines, 1) if line.startswith(b"- [ ] Fast bi-layer"))
+    targets = [fast] + ([1] if variant in ("bom", "latin-1") else []) + \
+        ([len(lines)] if variant == "no-final-newline" else [])
+    for line in targets:
+        before = path.read_bytes()
+        add_pdf_link(path, line, "./paper/é.pdf")
+        at = _inserted_at(before, path.read_bytes(), " [[PDF]](./paper/é.pdf)".encode(encoding))
+        assert before[:at].endswith({fast: b"avatars.", 1: "One.".encode(encoding)}.get(line, b"Last one."))
+    new = path.read_bytes()
+    assert new.count(nl) == data.count(nl) and new.endswith(b"ICCV, 2019." if variant == "no-final-newline"
+                                                            else nl)
+    assert new.startswith(b"\xef\xbb\xbf- [ ] First One. [[PDF]]") == (variant == "bom")
+
+
+def test_add_pdf_link_refuses(tmp_path: Path) -> None:
+    path = _copy(USERLIB / "README.md", tmp_path)
+    original = path.read_bytes()
+    stylegan = next(e for e in parse_catalog(path).entries if e.alias == "StyleGAN")
+    with pytest.raises(PdfAlreadyLinked, match=r"README.md:102 already links a PDF \(./paper/StyleGAN.pdf\)"):
+        add_pdf_link(path, stylegan.line, "./paper/other.pdf")
+    with pytest.raises(LineMismatch, match="not a list item"):
+        add_pdf_link(path, 1, "./paper/other.pdf")
+    with pytest.raises(LineMismatch, match="not a paper entry"):
+        add_pdf_link(path, 10, "./paper/other.pdf")  # "- 3D based approaches", a sub-topic
+    with pytest.raises(BadEntry):
+        add_pdf_link(path, 61, "two\nlines.pdf")
+    digest = file_digest(path)
+    with path.open("ab") as handle:
+        handle.write(b"- [ ] added by the user\n")
+    with pytest.raises(FileChanged):
+        add_pdf_link(path, 61, "./paper/x.pdf", expected_digest=digest)
+    assert path.read_bytes() == original + b"- [ ] added by the user\n"
+    for name, line in (("caching", 3), ("security", 12), ("operating_systems", 3)):
+        pwl = _copy(PWL / name / "README.md", tmp_path, f"{name}.md")  # [:scroll:](x.pdf), [Title](x.pdf)
+        with pytest.raises(PdfAlreadyLinked):
+            add_pdf_link(pwl, line, "x.pdf")
+        assert pwl.read_bytes() == (PWL / name / "README.md").read_bytes()
+
+
+def test_add_pdf_link_dry_run(tmp_path: Path) -> None:
+    path = _copy(ODD / "catalog-mojibake.md", tmp_path)
+    before = path.read_bytes()
+    result = add_pdf_link(path, 61, "./paper/fast.pdf", dry_run=True)
+    assert result.changed and "would link the PDF of README.md:61" in result.message
+    assert "+- [ ] Fast bi-layer neural synthesis of oneshot realistic head avatars. " \
+        "[[PDF]](./paper/fast.pdf) ECCV, 2020.\n" in result.diff
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]

@@ -236,3 +236,68 @@ def test_export_round_trips_for_all_of_userlib_and_pwl(all_index: Path, tmp_path
     assert run_kb("export", "-f", "docx", "--index", str(all_index), cwd=tmp_path).returncode == 2
     none = run_kb("export", "--year", "1900", "--index", str(all_index), cwd=tmp_path)
     assert none.returncode == 1 and none.stdout == ""
+
+
+# ----------------------------------------------------------------------------- issue 8: the user's own list
+
+
+def test_add_files_under_an_existing_setext_heading(tmp_path: Path) -> None:
+    """`Security\\n===` is a topic for writing as for reading: the entry goes under it, no second heading."""
+    folder = tmp_path / "security"
+    folder.mkdir()
+    shutil.copyfile(PWL / "security" / "README.md", folder / "README.md")
+    for pdf in sorted((PWL / "security").glob("*.pdf")):
+        (folder / pdf.name).symlink_to(pdf)
+    index = tmp_path / "index"
+    r = run_kb("ingest", str(folder), "--index", str(index), "--no-embed", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    readme = folder / "README.md"
+    before = readme.read_bytes()
+    src = tmp_path / "jl.pdf"
+    shutil.copyfile(JL, src)
+    r = run_kb("add", str(src), "--topic", "Security", "--catalog", str(readme), "--index", str(index),
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    old, new = before.splitlines(keepends=True), readme.read_bytes().splitlines(keepends=True)
+    # only one line differs: the entry, after the last item of the "Security" part (line 13)
+    assert new[:13] == old[:13] and new[14:] == old[13:]
+    assert new[13] == (b"* [ ] An elementary proof of a theorem of Johnson and Lindenstrauss. "
+                       b"[[PDF]](./jl.pdf) 2001.\n")
+    papers = json.loads(run_kb("list", "--json", "--index", str(index), cwd=tmp_path).stdout)
+    added = [p for p in papers if p["title"].startswith("An elementary proof")]
+    assert len(added) == 1 and added[0]["topics"] == [["Security"]] and added[0]["year"] == 2001
+    topics = sorted({tuple(t) for p in papers for t in p["topics"]})
+    assert topics == [("Security",), ("Security", "Hardware Security")]
+
+
+def test_a_title_written_with_underscores_is_matched_by_its_words(tmp_path: Path,
+                                                                  userlib_index: Path) -> None:
+    lib, index = make_world(tmp_path, userlib_index)
+    title = "Mittal_Animating_Face_using_Disentangled_Audio_Representations"
+    for words in ("Mittal Animating Face using Disentangled Audio Representations",
+                  "animating face using disentangled audio"):
+        shown = kb(lib, index, "show", words, "--json")
+        assert shown.returncode == 0, shown.stderr
+        data = json.loads(shown.stdout)
+        assert data["title"] == title and data["resolved_by"] == "title"
+    readme = lib / "README.md"
+    before = readme.read_bytes()
+    r = kb(lib, index, "mark", "unread", "animating face using disentangled audio representations")
+    assert r.returncode == 0, r.stderr
+    assert flipped(before, readme.read_bytes()) == [(b"x", b" ")]
+    assert before.split(b"\n")[46].startswith(b"  - [x] [Mittal_Animating_Face")
+
+
+def test_mark_reads_and_writes_a_capital_x(tmp_path: Path, userlib_index: Path) -> None:
+    data = (USERLIB / "README.md").read_bytes()
+    assert data.count(b"- [x] (StyleGAN2)") == 1
+    capital = data.replace(b"- [x] (StyleGAN2)", b"- [X] (StyleGAN2)")
+    lib, index = make_world(tmp_path, userlib_index, readme=capital)
+    readme = lib / "README.md"
+    assert listed(lib, index)["stylegan2"]["read"] is True
+    r = kb(lib, index, "mark", "read", "StyleGAN2")
+    assert r.returncode == 0 and "already" in r.stdout + r.stderr
+    before = readme.read_bytes()
+    assert kb(lib, index, "mark", "unread", "StyleGAN2").returncode == 0
+    assert flipped(before, readme.read_bytes()) == [(b"X", b" ")]
+    assert listed(lib, index)["stylegan2"]["read"] is False
