@@ -312,7 +312,8 @@ _folder_cache: dict[tuple[str, int], Path | None] = {}
 
 
 def _pdf_folder(catalog: Path) -> Path | None:
-    """The folder holding most of the PDFs the catalog links to (None when it links to none on disk)."""
+    """The folder holding most of the PDFs the catalog links to; when none of them is on disk yet, the
+    folder most of its PDF links name (the user's layout); None for a list without PDF links."""
     from kb.catalog import parse_catalog
 
     try:
@@ -320,15 +321,18 @@ def _pdf_folder(catalog: Path) -> Path | None:
     except OSError:
         return None
     if key not in _folder_cache:
-        folders: Counter[Path] = Counter()
+        present: Counter[Path] = Counter()
+        named: Counter[Path] = Counter()
         for entry in parse_catalog(catalog).entries:
             for link in entry.links:
-                rel = _local_link_path(link.url) if link.label.lower() == "pdf" else None
+                rel = _local_link_path(link.url) if link.label.strip().lower() == "pdf" else None
                 if rel:
                     path = Path(os.path.abspath(catalog.parent / rel))
+                    named[path.parent] += 1
                     if path.is_file():
-                        folders[path.parent] += 1
-        _folder_cache[key] = folders.most_common(1)[0][0] if folders else None
+                        present[path.parent] += 1
+        best = (present or named).most_common(1)
+        _folder_cache[key] = best[0][0] if best else None
     return _folder_cache[key]
 
 
@@ -519,7 +523,7 @@ class FetchSession:
                         return e.code, e.headers, b""
                     raise _http_error(e.code, e.reason, host) from None
             with resp:
-                return resp.status, resp.headers, self._read_body(resp, url)
+                return resp.status, resp.headers, self._read_body(resp)
         except _Stop:
             raise
         except TimeoutError:
@@ -534,7 +538,7 @@ class FetchSession:
         except (HTTPException, OSError) as e:
             raise _Stop(FAILED, f"{host}: connection broke ({_oneline(e)})") from None
 
-    def _read_body(self, resp: object, url: str) -> bytes:
+    def _read_body(self, resp: object) -> bytes:
         opts = self.options
         headers: Message = resp.headers  # type: ignore[attr-defined]
         is_html = "html" in headers.get("Content-Type", "").lower()

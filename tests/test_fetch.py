@@ -402,8 +402,13 @@ def test_destination_follows_the_pdf_link_or_sits_beside_the_other_pdfs(tmp_path
     caching = PWL / "caching" / "README.md"
     assert destination_for(_paper("Cuckoo Hashing", []), caching) == PWL / "caching" / "Cuckoo_Hashing.pdf"
     assert relative_link(PWL / "caching" / "Cuckoo_Hashing.pdf", caching) == "Cuckoo_Hashing.pdf"
-    # A list with no PDFs yet: paper/ beside it. A link that leaves the library or is a URL: ignored.
+    # A list whose PDFs are not on disk yet: where its links say (docs/); without PDF links, paper/.
     lib.mkdir()
+    (lib / "links.md").write_text(
+        "- [ ] A [[PDF]](docs/a.pdf)\n- [ ] B [[PDF]](./docs/b.pdf)\n", encoding="utf-8"
+    )
+    assert destination_for(_paper("C", []), lib / "links.md") == lib / "docs" / "C.pdf"
+    # A link that leaves the library or is a mangled URL is not followed.
     (lib / "list.md").write_text("- [ ] A paper\n", encoding="utf-8")
     for odd in ["../../outside.pdf", "./paper/https://ojs.aaai.org//index.php/AAAI/article/view/5492.pdf"]:
         p = _paper("Some Title: with Punctuation?", [Link("PDF", odd)], lib / "list.md")
