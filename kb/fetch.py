@@ -46,6 +46,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from kb import __version__
+from kb.fsutil import fsync_dir
 from kb.models import Extraction, Link, Paper
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -773,10 +774,7 @@ def save_checked(data: bytes, dest: Path, title: str, threshold: float = TITLE_T
                 raise _Stop(PRESENT, f"{dest} appeared meanwhile; left as it is") from None
             os.replace(tmp, dest)
         placed = True
-        from kb.store import _fsync_dir
-
-        with contextlib.suppress(OSError):  # the file is in place; only its durability is at stake
-            _fsync_dir(folder)
+        fsync_dir(folder)  # the file is in place; only its durability is at stake (best effort)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()

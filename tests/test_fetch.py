@@ -271,16 +271,13 @@ def test_every_link_form_in_the_real_lists(root: Path, counts: dict) -> None:
 @pytest.fixture(scope="module")
 def library_papers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Paper]]:
     """The papers of userlib and pwl-dev as kb sees them (a real keyword-only ingest, no embeddings)."""
-    from kb import store
-    from kb.ingest import IngestOptions, ingest
+    from kb import Library
 
     out = {}
     for name, root in (("userlib", USERLIB), ("pwl", PWL)):
-        index = tmp_path_factory.mktemp(f"fetch-{name}") / "index"
-        ingest(IngestOptions(folders=[root], index_dir=index, cwd=root, embed=False))
-        gen = store.Generation(index)
-        out[name] = gen.papers()
-        gen.close()
+        with Library(tmp_path_factory.mktemp(f"fetch-{name}") / "index") as lib:
+            lib.ingest([root], embed=False)
+            out[name] = lib.papers()
     return out
 
 
