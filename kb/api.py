@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb.errors import NoIndexError, UsageError
+from kb.errors import NoIndexError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from kb.embed import Encoder
+    from kb.fetch import FetchOutcome, FetchReport
     from kb.ingest import IngestReport, Progress
     from kb.listing import Filters, LibraryStatus, TopicNode
     from kb.models import Paper
@@ -295,6 +296,55 @@ class Library:
 
         filters = _filters(topic=topic, read=read, year=year, venue=venue, has_pdf=has_pdf)
         return export(self.generation(), format.lower(), filters)
+
+    def fetch(
+        self,
+        names: Sequence[str] = (),
+        *,
+        topic: str | None = None,
+        limit: int | None = None,
+        dry_run: bool = False,
+        mirrors: Mapping[str, str] | None = None,
+        on_outcome: Callable[[FetchOutcome], None] | None = None,
+        progress: Progress | None = None,
+    ) -> FetchReport:
+        """Download the PDFs that entries link to but the library lacks (the one command that uses the
+        network), write each ``[[PDF]]`` link into its entry, then re-ingest so they are searchable.
+
+        ``names`` picks papers (default: every entry without a PDF, under ``topic``); ``limit`` caps the
+        downloads; ``mirrors`` maps hosts to other base URLs (also ``$KB_FETCH_MIRRORS``);
+        ``dry_run`` says per paper what it would fetch and why, without touching the network."""
+        from kb.fetch import FetchOptions, fetch_missing, mirrors_from_env
+        from kb.ingest import options_from_index
+        from kb.resolve import ResolveError, resolve_paper
+
+        if limit is not None and limit < 1:
+            raise UsageError("--limit must be at least 1")
+        gen = self.generation()
+        filters = _filters(topic=topic)
+        if names:
+            chosen, missing = [], []
+            for name in names:
+                try:
+                    chosen.append(resolve_paper(gen, name).paper)
+                except ResolveError as exc:
+                    missing.append(str(exc))
+            if missing:
+                raise NotFoundError("; ".join(missing))
+            papers = [p for p in dict((p.id, p) for p in chosen).values() if filters.match(p)]
+        else:
+            papers = [p for p in gen.papers() if p.catalog is not None and not p.files and filters.match(p)]
+        try:
+            options = FetchOptions(mirrors={**mirrors_from_env(), **(mirrors or {})})
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        folders = options_from_index(self.index_dir).folders
+        report = fetch_missing(gen, papers, library_folders=folders, options=options, dry_run=dry_run,
+                               limit=limit, on_outcome=on_outcome)
+        if report.counts["fetched"]:
+            self.close()
+            report.ingest = self.ingest(progress=progress)
+        return report
 
     # ------------------------------------------------------------------------------ loaded once
 

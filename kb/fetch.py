@@ -37,17 +37,22 @@ import unicodedata
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
 from http.client import HTTPException
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from kb import __version__
-from kb.fsutil import fsync_dir
+from kb.fsutil import fsync_dir, json_path
 from kb.models import Extraction, Link, Paper
+
+if TYPE_CHECKING:
+    from kb.ingest import IngestReport
+    from kb.storage.base import IndexReader
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 30.0  # per connect / read: a server silent this long has failed
@@ -876,3 +881,98 @@ def summarize(outcomes: Iterable[FetchOutcome]) -> dict[str, int]:
 def exit_code(outcomes: Iterable[FetchOutcome]) -> int:
     """0 when everything that could be fetched was, 1 when some download failed (worth a retry)."""
     return 1 if any(out.status == FAILED for out in outcomes) else 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command: choose papers, fetch, link each PDF into its entry, ingest
+
+
+@dataclass
+class FetchReport:
+    """What ``kb fetch`` did (or, with ``dry_run``, would do), paper by paper."""
+
+    plans: list[FetchPlan]
+    outcomes: list[FetchOutcome]
+    linked: dict[str, str] = field(default_factory=dict)  # paper id -> [[PDF]] link written
+    link_notes: dict[str, str] = field(default_factory=dict)  # paper id -> why no link was written
+    hosts: dict[str, int] = field(default_factory=dict)  # host -> requests sent
+    dry_run: bool = False
+    ingest: IngestReport | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return summarize(self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.outcomes)
+
+    def to_json(self, cwd: Path | None = None) -> dict:
+        by_id = {o.paper_id: o for o in self.outcomes}
+        papers = []
+        for plan in self.plans:
+            item: dict = {"id": plan.paper_id, "title": plan.title, "action": plan.action,
+                          "url": plan.url, "rule": plan.rule, "reason": plan.reason}
+            out = by_id.get(plan.paper_id)
+            if out is not None:
+                item.update(status=out.status, reason=out.reason, size=out.size,
+                            path=json_path(str(out.path), cwd) if out.path else None,
+                            link=self.linked.get(plan.paper_id))
+            papers.append(item)
+        return {"dry_run": self.dry_run, "papers": papers, "counts": self.counts, "hosts": self.hosts}
+
+
+def fetch_missing(
+    gen: IndexReader,
+    papers: Sequence[Paper],
+    *,
+    library_folders: Sequence[Path],
+    options: FetchOptions,
+    dry_run: bool = False,
+    limit: int | None = None,
+    on_outcome: Callable[[FetchOutcome], None] | None = None,
+) -> FetchReport:
+    """Fetch the PDF of each paper that has none, and write its ``[[PDF]]`` link into its entry when
+    the entry has none (byte-exact, as ``kb mark`` writes). The caller re-ingests afterwards.
+
+    The catalogs' digests from ``gen`` guard every edit: a list the user saved meanwhile is not
+    overwritten (that paper's note says so; its PDF stays where it was saved). ``limit`` caps the
+    number of papers downloaded (the plans of all are reported)."""
+    from kb import mdedit
+
+    plans = plan_fetch(papers)
+    report = FetchReport(plans=plans, outcomes=[], dry_run=dry_run)
+    if dry_run:
+        return report
+    digests = {c.path: c.sha256 for c in gen.catalogs()}
+    session = FetchSession(options)
+    todo = [plan for plan in plans if plan.action == "fetch"]
+    for plan in todo[:limit] if limit is not None else todo:
+        paper = plan.paper
+        catalog = Path(paper.catalog.file) if paper and paper.catalog else None
+        dest = destination_for(paper, catalog, library_folders) if paper else None
+        if dest is None:
+            continue
+        outcome = fetch_pdf(plan, dest, session=session)
+        report.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        if outcome.status != FETCHED or catalog is None or paper is None or paper.catalog is None:
+            continue
+        link = relative_link(dest, catalog)
+        linked = [_local_link_path(lk.url) for lk in paper.links if lk.label.upper() == "PDF"]
+        if any(p and os.path.abspath(catalog.parent / p) == str(dest) for p in linked):
+            continue  # the entry already points at this path: nothing to write
+        try:
+            edit = mdedit.add_pdf_link(catalog, paper.catalog.line, link,
+                                       expected_digest=digests.get(str(catalog)))
+        except mdedit.PdfAlreadyLinked:
+            report.link_notes[paper.id] = "its entry links a PDF elsewhere; kb links the file by its title"
+            continue
+        except mdedit.EditError as exc:
+            report.link_notes[paper.id] = f"{exc} (the PDF is at {dest})"
+            continue
+        digests[str(catalog)] = edit.digest
+        report.linked[paper.id] = link
+    report.hosts = dict(session.contacted)
+    return report

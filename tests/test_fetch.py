@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -853,3 +854,60 @@ def test_summary_and_exit_code() -> None:
     assert fetch.summarize(outs) == {"fetched": 1, "present": 0, "no-link": 0, "refused": 1, "failed": 0}
     assert fetch.exit_code(outs) == 0
     assert fetch.exit_code([*outs, fetch.FetchOutcome("c", "failed", "timeout")]) == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command, end to end: kb fetch on a copy of the user's library, against the local server
+
+
+BITCOIN = PWL / "digital_currency" / "bitcoin.pdf"
+
+
+def test_kb_fetch_end_to_end(server, tmp_path: Path) -> None:
+    """`kb fetch` downloads what entries link to, writes a missing [[PDF]] link byte-exactly, ingests,
+    and the papers are searchable by their text; a second run has nothing to do and uses no network."""
+    from tests.conftest import run_kb
+
+    lib = tmp_path / "lib"
+    (lib / "paper").mkdir(parents=True)
+    (lib / "README.md").write_bytes((USERLIB / "README.md").read_bytes())
+    for pdf in (USERLIB / "paper").glob("*.pdf"):
+        if pdf.name != "LandmarkGAN.pdf":  # missing, as in real life: its entry links it
+            (lib / "paper" / pdf.name).symlink_to(pdf)
+    notes = lib / "notes.md"  # an entry with no [[PDF]] link at all, only its arXiv page
+    notes.write_bytes(b"# Reading\n\n- [ ] [Bitcoin: A Peer-to-Peer Electronic Cash System]"
+                      b"(https://arxiv.org/abs/0808.00001) 2008.\n")
+    server.routes["/arxiv/pdf/0808.00001"] = send_file(BITCOIN)
+    index = tmp_path / "index"
+    mirror = ["--mirror", f"arxiv.org={server.base}/arxiv"]
+    r = run_kb("ingest", str(lib), "--index", str(index), "--no-embed", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+    r = run_kb("fetch", "--dry-run", *mirror, "--index", str(index), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"{LANDMARK_TITLE}: fetch https://arxiv.org/pdf/2011.00269" in r.stdout
+    assert "Electronic Cash System: fetch https://arxiv.org/pdf/0808.00001" in r.stdout
+    assert server.log == []  # a dry run touches no network
+
+    r = run_kb("fetch", "LandmarkGAN", "Bitcoin", *mirror, "--index", str(index), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 fetched, 0 already present" in r.stdout
+    assert f"hosts contacted: 127.0.0.1:{server.server_port} (2)" in r.stderr
+    assert _sha(lib / "paper" / "LandmarkGAN.pdf") == _sha(LANDMARK)
+    # the user's list already linked ./paper/LandmarkGAN.pdf: not one byte changed
+    assert (lib / "README.md").read_bytes() == (USERLIB / "README.md").read_bytes()
+    saved = [p for p in (lib / "paper").iterdir() if p.name.startswith("Bitcoin")]
+    assert len(saved) == 1 and _sha(saved[0]) == _sha(BITCOIN)
+    assert notes.read_bytes() == (
+        b"# Reading\n\n- [ ] [Bitcoin: A Peer-to-Peer Electronic Cash System]"
+        b"(https://arxiv.org/abs/0808.00001) [[PDF]](./paper/" + saved[0].name.encode() + b") 2008.\n"
+    )
+    for query, paper in (("double-spending timestamp server", "bitcoin"), ("landmark", "landmarkgan")):
+        r = run_kb("search", query, "--mode", "keyword", "--json", "--index", str(index), cwd=tmp_path)
+        top = json.loads(r.stdout)["results"][0]
+        assert paper in top["id"] and any(h["field"] == "text" for h in top["hits"]), (query, top)
+
+    before = len(server.log)
+    r = run_kb("fetch", "LandmarkGAN", "Bitcoin", *mirror, "--index", str(index), cwd=tmp_path)
+    assert r.returncode == 0 and "0 fetched, 2 already present" in r.stdout
+    assert len(server.log) == before

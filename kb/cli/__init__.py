@@ -14,5 +14,6 @@ from kb.cli import ingest_cmds  # noqa: E402,F401  isort: skip
 from kb.cli import related_cmds  # noqa: E402,F401  isort: skip
 from kb.cli import search_cmds  # noqa: E402,F401  isort: skip
 from kb.cli import organize_cmds  # noqa: E402,F401  isort: skip
+from kb.cli import fetch_cmds  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main"]
