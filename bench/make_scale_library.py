@@ -190,6 +190,10 @@ def _alias(rng: random.Random) -> str:
     return rng.choice(SYLLABLES) + rng.choice(SUFFIXES) + rng.choice(["", "", "2", "++", "-X"])
 
 
+def _arxiv_url(rng: random.Random) -> str:
+    return f"https://arxiv.org/abs/{rng.randint(15, 24)}{rng.randint(1, 12):02d}.{rng.randint(1, 29999):05d}"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:90]
 
@@ -239,9 +243,7 @@ def make_plans(n: int, seed: int, sources: list[Source]) -> tuple[list[Plan], li
                 venue=rng.choice(VENUES),
                 year=rng.randint(2012, 2024) if rng.random() < 0.85 else rng.randint(1970, 2011),
                 read=rng.random() < 0.4,
-                url=f"https://arxiv.org/abs/{rng.randint(1501, 2412)}.{rng.randint(10000, 99999)}"
-                if rng.random() < 0.3
-                else None,
+                url=_arxiv_url(rng) if rng.random() < 0.3 else None,
                 github=f"https://github.com/{rng.choice(LAST).lower()}/{(alias or 'code').lower()}"
                 if rng.random() < 0.15
                 else None,
