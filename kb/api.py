@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb.errors import NoIndexError, NotFoundError, UsageError
+from kb.errors import KbError, NoIndexError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from kb.embed import Encoder
@@ -142,7 +142,7 @@ class Library:
         options.wait_lock_s = wait
         if embed is not None:
             options.embed = embed
-        return ingest(options, progress, encoder=self.encoder)
+        return ingest(options, progress, encoder=self._ingest_encoder())
 
     def status(self) -> LibraryStatus:
         """Counts, files with problems, entries whose PDF is missing, PDFs in no reading list."""
@@ -241,8 +241,9 @@ class Library:
         re-ingest. Each name succeeds or fails on its own (``MarkReport.failed``)."""
         from kb.organize import mark
 
+        encoder = self._ingest_encoder()
         self.close()  # the edit re-ingests: read the new generation afterwards
-        return mark(self.index_dir, list(names), read, dry_run=dry_run, encoder=self.encoder)
+        return mark(self.index_dir, list(names), read, dry_run=dry_run, encoder=encoder)
 
     def add(
         self,
@@ -266,6 +267,7 @@ class Library:
             raise UsageError(
                 'the topic is empty: give a heading, e.g. --topic "GAN/StyleGAN and its derivative"'
             )
+        encoder = self._ingest_encoder()
         self.close()
         return add_pdf(
             self.index_dir,
@@ -278,7 +280,7 @@ class Library:
             alias=alias,
             venue=venue,
             year=year,
-            encoder=self.encoder,
+            encoder=encoder,
         )
 
     def export(
@@ -347,6 +349,22 @@ class Library:
         return report
 
     # ------------------------------------------------------------------------------ loaded once
+
+    def _ingest_encoder(self) -> Encoder | None:
+        """The encoder a (re-)ingest uses: the one given, else the one this index was built with when kb
+        can make it (an index keeps its encoder), else None: the default model, loaded when needed."""
+        if self.encoder is not None:
+            return self.encoder
+        from kb.embed import encoder_for_version
+        from kb.storage import store
+
+        try:
+            gen = store.Generation(self.index_dir)
+        except KbError:  # no index yet, or one that the ingest will rebuild anyway
+            return None
+        version = gen.settings.get("model_version", "")
+        gen.close()
+        return encoder_for_version(version)
 
     def _encoder_for_queries(self, gen: Generation) -> Encoder:
         if self.encoder is not None:

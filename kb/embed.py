@@ -290,6 +290,12 @@ class HashingEncoder:
         return out / norms[:, None]
 
 
+def encoder_for_version(version: str) -> Encoder | None:
+    """The encoder an index recorded, when kb can make it without the default model: the
+    ``HashingEncoder``; None means the default (sentence-transformers) model."""
+    return HashingEncoder() if version == HashingEncoder.version else None
+
+
 def query_encoder(gen: Generation) -> Encoder:
     """The query-time encoder of an index, by the version it records: the deterministic
     ``HashingEncoder`` for an index it built (scale benchmarks, fast tests), else the ONNX export of
