@@ -16,7 +16,9 @@ Design notes (the WHY behind the code):
   posters and oversized pages.
 * Reading order: the detector returns lines top to bottom across the whole page, which interleaves
   the two columns of a paper. ``reading_order`` finds a column gutter and reads each column down,
-  keeping full-width lines (titles, abstracts, wide figures) where they are.
+  keeping full-width lines (titles, abstracts, wide figures) where they are. The detector sometimes
+  joins two column lines at the same height into one box; a blank band at the gutter inside the box
+  (wider than the line is high) tells, and the line is split there.
 * Time: one page takes seconds (ten or more on two cores at 300 dpi), and a native library can hang.
   ``OcrWorker`` runs the engine in a child process with a per-page limit and kills it when the limit
   passes: one bad page costs its limit, never the ingest.
@@ -79,6 +81,9 @@ class OcrLine:
     text: str
     score: float
     box: tuple[float, float, float, float]
+    # Widest blank vertical band inside the box's middle (x from, x to), when wider than the line is
+    # high: a word space is narrower, the gutter between two columns the detector joined is not.
+    gap: tuple[float, float] | None = None
 
 
 @dataclass
@@ -192,8 +197,30 @@ def recognise(img: Any, ocr: Any = None) -> list[OcrLine]:
     for box, text, score in zip(result.boxes, result.txts, result.scores, strict=False):
         xs = [float(p[0]) for p in box]
         ys = [float(p[1]) for p in box]
-        lines.append(OcrLine(text=str(text), score=float(score), box=(min(xs), min(ys), max(xs), max(ys))))
+        line = OcrLine(text=str(text), score=float(score), box=(min(xs), min(ys), max(xs), max(ys)))
+        line.gap = _blank_band(img, line.box)
+        lines.append(line)
     return lines
+
+
+def _blank_band(img: Any, box: tuple[float, float, float, float]) -> tuple[float, float] | None:
+    """The widest run of ink-free pixel columns in the middle 60% of a box of a grayscale image, when
+    it is wider than the box is high (else None)."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    height = y1 - y0
+    lo, hi = x0 + (x1 - x0) // 5, x1 - (x1 - x0) // 5
+    if height <= 0 or hi - lo <= height or getattr(img, "ndim", 0) != 2:
+        return None
+    ink = (img[max(0, y0) : y1, lo:hi] < 128).any(axis=0).tolist()
+    best, start = (0, 0), None
+    for k, dark in enumerate([*ink, True]):
+        if not dark and start is None:
+            start = k
+        elif dark and start is not None:
+            best = max(best, (k - start, start))
+            start = None
+    width, first = best
+    return (float(lo + first), float(lo + first + width)) if width > height else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,10 +277,28 @@ def reading_order(lines: list[OcrLine], width: float) -> list[list[OcrLine]]:
             left.append(ln)
         elif ln.box[0] >= split:
             right.append(ln)
+        elif ln.gap and ln.gap[0] <= split <= ln.gap[1]:  # two column lines the detector joined
+            first, second = _split_line(ln)
+            left.append(first)
+            right.append(second)
         else:  # a full-width line closes the column section above it
             blocks += [b for b in (left, right) if b] + [[ln]]
             left, right = [], []
     return blocks + [b for b in (left, right) if b]
+
+
+def _split_line(ln: OcrLine) -> tuple[OcrLine, OcrLine]:
+    """Cut a line joined across the gutter at its blank band: the text at the space nearest to the
+    band's share of the box width (glyph widths vary, so this can miss by a short word)."""
+    x0, y0, x1, y1 = ln.box
+    gap0, gap1 = ln.gap or (x0, x0)
+    at = round(len(ln.text) * (gap0 + gap1 - 2 * x0) / (2 * (x1 - x0)))
+    spaces = [k for k, c in enumerate(ln.text) if c == " "]
+    cut = min(spaces, key=lambda k: abs(k - at)) if spaces else at
+    return (
+        OcrLine(ln.text[:cut].strip(), ln.score, (x0, y0, gap0, y1)),
+        OcrLine(ln.text[cut:].strip(), ln.score, (gap1, y0, x1, y1)),
+    )
 
 
 def lines_to_text(lines: list[OcrLine], width: float) -> str:

@@ -157,6 +157,39 @@ def test_two_columns_are_read_one_after_the_other() -> None:
     ]
 
 
+def test_two_column_lines_joined_by_the_detector_are_split_at_the_gutter() -> None:
+    import numpy as np
+
+    img = np.full((200, 1000), 255, dtype=np.uint8)
+    for x in range(50, 950, 12):  # "words": 8 px of ink, 4 px of space, across both columns ...
+        if not 470 <= x < 530:  # ... but not in the 60 px gutter
+            img[100:120, x : x + 8] = 0
+    img[150:170, 50:950] = 0  # a full-width rule: ink across the middle
+    joined = _line("end of the left line start of the right line", 50, 100, 950, 120)
+    joined.gap = ocr._blank_band(img, joined.box)
+    assert joined.gap is not None and joined.gap[0] <= 500 <= joined.gap[1]
+    assert ocr._blank_band(img, (50, 150, 950, 170)) is None
+    lines = [joined]
+    for k in range(3):
+        lines += [
+            _line(f"left{k}", 50, 10 + 30 * k, 470, 30 + 30 * k),
+            _line(f"right{k}", 530, 10 + 30 * k, 950, 30 + 30 * k),
+        ]
+    lines += [_line("left9", 50, 130, 470, 150), _line("right9", 530, 130, 950, 150)]
+    assert ocr.lines_to_text(lines, 1000.0).split("\n") == [
+        "left0",
+        "left1",
+        "left2",
+        "end of the left line",
+        "left9",
+        "right0",
+        "right1",
+        "right2",
+        "start of the right line",
+        "right9",
+    ]
+
+
 def test_single_column_rows_joined_and_hyphens_cleaned() -> None:
     lines = [
         _line("Probabilistic counting of recog-", 50, 10, 600, 30),
