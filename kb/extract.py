@@ -14,6 +14,10 @@ Design notes (the WHY behind the code):
   which tells the index that stored texts are stale.
 * Status: ``failed`` (unreadable, with reason), ``no-text`` (scans), ``garbled`` (fonts without a Unicode
   map), else ``ok``. ``garbage_ratio`` is script-aware so Chinese and Arabic text is not called garbage.
+* Per page, ``needs_ocr`` lists the pages whose text layer OCR should replace (``pages_needing_ocr``).
+  It lives here, not in ``kb.ocr``, because it needs the raw text before ``clean_text`` removes the
+  unmapped glyphs, and the open pdfium page to see whether an image covers a textless page; computed
+  in the same pass, it costs about 1-3% of reading the text layer on papers with nothing to flag.
 """
 
 from __future__ import annotations
@@ -30,13 +34,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from kb.models import Extraction, PdfMeta
+from kb.models import Extraction, PageFlag, PdfMeta
 
 EXTRACTORS: tuple[str, ...] = ("pdfium", "pypdf")
 DEFAULT_EXTRACTOR = "pdfium"  # chosen by bench/extract_bench.py: ~15x more pages/s than pypdf
 
 # Bump when clean_text, the status rules or the metadata heuristics change: stored texts become stale.
-_CODE_VERSION = "1"
+_CODE_VERSION = "2"  # 2: per-page needs_ocr verdicts
 
 # A file that takes longer than this stops being read; the pages read so far are kept. A hang *inside*
 # one C call cannot be interrupted in-process; callers that need a hard limit run us in a subprocess.
@@ -191,6 +195,101 @@ def classify(raw_pages: list[str]) -> tuple[str, str | None]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Per-page OCR detector
+# --------------------------------------------------------------------------------------------------
+# Thresholds measured on every page of ../shared/corpus (bench/ocr_bench.py --detector): the margins
+# between the good and the garbled pages are in the comments. Signals not used, and why:
+# pdfium's FPDFText_HasUnicodeMapError ("font without a ToUnicode map") is set on almost every
+# character of good papers too (all 17 pages of the PageRank report, okapi-at-trec3), so it cannot
+# tell good text from garbage; the garbage itself (below) can.
+
+MIN_OCR_CHARS = 50  # fewer non-space characters: the page has (nearly) no text layer
+# ... and is worth OCR only when images cover this share of it (scans measured 0.58-1.0; a blank page,
+# a page of vector drawings or form fields has none, and OCR would find nothing there).
+MIN_IMAGE_COVER = 0.3
+MIN_PAGE_SIDE_PT = 72.0  # a page under an inch on a side (icons, stamps) holds no page of text
+BAD_CHAR_SHARE = 0.3  # U+FFFD, private-use, control chars, (cid:N): good pages <= 0.15
+# Share of a, e, i, o, u among Latin letters: 0.29-0.45 on every good page with >= 200 ASCII letters;
+# 0.05-0.28 on the garbled ones. Languages stay inside 0.2-0.6 (Welsh, Polish low; Italian, Finnish high).
+VOWEL_SHARE = (0.2, 0.6)
+MIN_VOWEL_LETTERS = 200  # fewer letters: the share is noise (formulas, tables, Chinese with Latin terms)
+# garbage_ratio of a page: good pages <= 0.36; garbled ones >= 0.82 (0.38-0.44 on figure pages whose
+# labels read fine but whose body text does not). Needs corroboration by unmapped glyphs because glued
+# words in a damaged file ("99faalmostbyincreases...") also score 1.0 while being real letters.
+GARBAGE_PAGE = 0.5
+GARBAGE_CORROBORATION = 0.05  # share of unmapped glyphs that makes a high garbage_ratio credible
+# A document whose text pages are mostly garbled has one broken font: its borderline pages (figure
+# labels that read fine over body text that does not) go to OCR too.
+GARBAGE_SAME_FONT = (0.25, 0.1)  # (garbage_ratio, unmapped share) for such borderline pages
+
+# Characters that a font without a Unicode map turns glyphs into. pdfium's own markers (\x02 and
+# U+FFFE for line-end hyphens) and line/page breaks are not among them.
+_UNMAPPED = re.compile("[\x00\x01\x03-\x08\x0b\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd]")
+# Counting is done with str/bytes methods in C, not regex match lists: the detector runs on every page.
+_NOT_ASCII_LETTER = bytes(b for b in range(256) if not (65 <= b <= 90 or 97 <= b <= 122))
+_VOWELS = b"aeiouAEIOU"
+
+
+def _non_space(text: str) -> int:
+    return len(text) - text.count(" ") - text.count("\n") - text.count("\r") - text.count("\t")
+
+
+def _page_flag(raw: str, image_cover: float) -> tuple[str, str] | None:
+    """``(kind, reason)`` when one page's raw text layer is (nearly) empty or garbage, else None.
+
+    ``image_cover`` is the share of the page that images cover (0 for pages too small to hold text).
+    Cheap for good pages (a few passes in C); ``garbage_ratio`` only runs when glyphs are unmapped.
+    """
+    chars = _non_space(raw)
+    if chars < MIN_OCR_CHARS:
+        if image_cover >= MIN_IMAGE_COVER:
+            return "no-text", f"{chars} characters of text over an image covering {image_cover:.0%} (scan)"
+        return None
+    cid = sum(len(m) for m in _CID.findall(raw)) if "(cid:" in raw else 0
+    bad = (len(_UNMAPPED.findall(raw)) + cid) / chars
+    if bad >= BAD_CHAR_SHARE:
+        return "garbled", f"{bad:.0%} of the characters are unmapped glyphs"
+    letters = raw.encode("ascii", "ignore").translate(None, _NOT_ASCII_LETTER)
+    latin = len(letters)
+    if latin >= MIN_VOWEL_LETTERS:
+        vowels = sum(letters.count(v) for v in _VOWELS) / latin
+        # Latin terms inside Chinese text have no vowel statistics: only judge pages written in Latin.
+        if not VOWEL_SHARE[0] <= vowels <= VOWEL_SHARE[1] and latin >= 2 * len(_OTHER_SCRIPT.findall(raw)):
+            return "garbled", f"letters no language has: vowels are {vowels:.0%} of {latin} Latin letters"
+    if bad >= GARBAGE_CORROBORATION:
+        ratio = garbage_ratio(raw)
+        if ratio >= GARBAGE_PAGE:
+            return "garbled", f"text is {ratio:.0%} garbage with {bad:.0%} unmapped glyphs"
+    return None
+
+
+def pages_needing_ocr(raw_pages: list[str], image_cover: list[float]) -> list[PageFlag]:
+    """The pages of a document whose text layer OCR should replace, each with its reason.
+
+    ``raw_pages`` are the uncleaned page texts (cleaning removes the unmapped glyphs that give garbage
+    away); ``image_cover[i]`` is the share of page ``i + 1`` covered by images (only looked at for
+    pages with almost no text). A page whose text layer is fine is never flagged.
+    """
+    flags: dict[int, PageFlag] = {}
+    for i, raw in enumerate(raw_pages):
+        verdict = _page_flag(raw, image_cover[i] if i < len(image_cover) else 0.0)
+        if verdict:
+            flags[i] = PageFlag(page=i + 1, kind=verdict[0], reason=verdict[1])
+    garbled = sum(1 for f in flags.values() if f.kind == "garbled")
+    if garbled and garbled * 2 >= sum(1 for p in raw_pages if _non_space(p) >= MIN_OCR_CHARS):
+        for i, raw in enumerate(raw_pages):
+            chars = _non_space(raw)
+            if i in flags or chars < MIN_OCR_CHARS:
+                continue
+            bad = len(_UNMAPPED.findall(raw)) / chars
+            ratio = garbage_ratio(raw) if bad >= GARBAGE_SAME_FONT[1] else 0.0
+            if ratio >= GARBAGE_SAME_FONT[0]:
+                reason = f"text is {ratio:.0%} garbage in a document whose other pages are garbled"
+                flags[i] = PageFlag(page=i + 1, kind="garbled", reason=reason)
+    return [flags[i] for i in sorted(flags)]
+
+
+# --------------------------------------------------------------------------------------------------
 # File checks and backends
 # --------------------------------------------------------------------------------------------------
 
@@ -278,6 +377,8 @@ class _Raw:
     page_errors: int = 0
     first_error: str | None = None
     timed_out: bool = False
+    # Share of each page covered by images, measured only on pages with almost no text (else 0.0).
+    image_cover: dict[int, float] = field(default_factory=dict)
 
 
 def _read_pages(
@@ -318,6 +419,7 @@ def _read_pdfium(path: Path, max_pages: int | None, deadline: float) -> _Raw:
         if max_pages is not None:
             n = min(n, max_pages)
         lines: list[tuple[str, float]] = []
+        cover: dict[int, float] = {}
 
         def read(i: int) -> str:
             page = doc[i]
@@ -327,6 +429,8 @@ def _read_pdfium(path: Path, max_pages: int | None, deadline: float) -> _Raw:
                     text = tp.get_text_range()
                     if i == 0:
                         lines.extend(_pdfium_lines(tp, text))
+                    if _nearly_empty(text):
+                        cover[i] = _pdfium_image_cover(page)
                     return text
                 finally:
                     tp.close()
@@ -338,9 +442,34 @@ def _read_pdfium(path: Path, max_pages: int | None, deadline: float) -> _Raw:
             info = {k: str(v) for k, v in doc.get_metadata_dict().items() if v}
         except Exception:  # noqa: BLE001 - unreadable info dict: the text is still worth having
             info = {}
-        return _Raw(pages, info, lines, errors, first_error, timed_out)
+        return _Raw(pages, info, lines, errors, first_error, timed_out, cover)
     finally:
         doc.close()
+
+
+def _nearly_empty(text: str) -> bool:
+    return _non_space(text) < MIN_OCR_CHARS
+
+
+def _pdfium_image_cover(page: object) -> float:
+    """Share of a page's area under image objects (a scan is one page-size image); 0.0 on error.
+
+    Only called for pages with almost no text, so walking their objects costs nothing on good papers.
+    """
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        left, bottom, right, top = page.get_bbox()  # type: ignore[attr-defined]
+        width, height = right - left, top - bottom
+        if min(width, height) < MIN_PAGE_SIDE_PT:
+            return 0.0
+        area = 0.0
+        for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=4):  # type: ignore[attr-defined]
+            x0, y0, x1, y1 = obj.get_bounds()
+            area += max(0.0, min(x1, right) - max(x0, left)) * max(0.0, min(y1, top) - max(y0, bottom))
+        return min(1.0, area / (width * height))
+    except Exception:  # noqa: BLE001 - a damaged page: no evidence of a scan
+        return 0.0
 
 
 def _pdfium_lines(tp: object, text: str, max_lines: int = 40) -> list[tuple[str, float]]:
@@ -397,7 +526,19 @@ def _read_pypdf(path: Path, max_pages: int | None, deadline: float) -> _Raw:
     except Exception:  # noqa: BLE001
         info = {}
     lines = [(ln, 0.0) for ln in (pages[0].splitlines() if pages else []) if ln.strip()][:40]
-    return _Raw(pages, info, lines, errors, first_error, timed_out)
+    cover = {i: _pypdf_image_cover(reader.pages[i]) for i, text in enumerate(pages) if _nearly_empty(text)}
+    return _Raw(pages, info, lines, errors, first_error, timed_out, cover)
+
+
+def _pypdf_image_cover(page: object) -> float:
+    """pypdf cannot place images cheaply: 1.0 when a page of normal size holds any image, else 0.0."""
+    try:
+        box = page.mediabox  # type: ignore[attr-defined]
+        if min(float(box.width), float(box.height)) < MIN_PAGE_SIDE_PT:
+            return 0.0
+        return 1.0 if len(page.images) else 0.0  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a damaged page: no evidence of a scan
+        return 0.0
 
 
 _BACKENDS: dict[str, Callable[[Path, int | None, float], _Raw]] = {
@@ -436,6 +577,8 @@ def extract_pdf(
             status="failed", reason=f"damaged PDF: no page readable ({raw.first_error})", extractor=extractor
         )
     status, reason = classify(raw.pages)
+    cover = [raw.image_cover.get(i, 0.0) for i in range(len(raw.pages))]
+    needs_ocr = pages_needing_ocr(raw.pages, cover)
     pages = [clean_text(p) for p in raw.pages]
     notes = []
     if raw.page_errors:
@@ -446,7 +589,9 @@ def extract_pdf(
         reason = "; ".join(notes)  # still usable: say what is missing
     # Garbled text would give a garbage title guess; the document info may still be right.
     meta = build_meta(raw.info, pages if status == "ok" else [], raw.lines if status == "ok" else [], path)
-    return Extraction(status=status, pages=pages, meta=meta, reason=reason, extractor=extractor)
+    return Extraction(
+        status=status, pages=pages, meta=meta, reason=reason, extractor=extractor, needs_ocr=needs_ocr
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -55,11 +55,26 @@ class PdfMeta:
 
 
 @dataclass
+class PageFlag:
+    """A page whose text layer is (nearly) empty or garbage, so OCR should read it instead.
+
+    ``kind`` is ``no-text`` (a scanned image without a text layer) or ``garbled`` (glyphs without a
+    Unicode map); ``reason`` is one line with the measured evidence.
+    """
+
+    page: int  # 1-based
+    kind: str
+    reason: str
+
+
+@dataclass
 class Extraction:
     """Result of reading one PDF.
 
     ``status`` is ``ok``, ``no-text`` (scan without a text layer), ``garbled`` (text without a
     Unicode map) or ``failed``; ``reason`` is a one-line explanation for anything but ``ok``.
+    ``status`` judges the whole document; ``needs_ocr`` judges each page (a document can be ``ok``
+    with one scanned page, or ``garbled`` with a few readable ones).
     ``pages[i]`` is the cleaned text of page ``i + 1``.
     """
 
@@ -68,6 +83,7 @@ class Extraction:
     meta: PdfMeta = field(default_factory=PdfMeta)
     reason: str | None = None
     extractor: str = ""
+    needs_ocr: list[PageFlag] = field(default_factory=list)
 
 
 @dataclass

@@ -15,11 +15,9 @@ from kb.extract import (
     extract_pdf,
     garbage_ratio,
 )
+from tests.conftest import CORPUS, ODD, PWL, USERLIB
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
-PAPER = CORPUS / "userlib" / "paper"
-PWL = CORPUS / "pwl-dev"
-ODD = CORPUS / "odd"
+PAPER = USERLIB / "paper"
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not available")
 
@@ -158,11 +156,14 @@ def test_both_extractors_work_and_agree(extractor: str) -> None:
         "sublinear_algorithms/1985-Flajolet-Probabilistic-counting.pdf",
     ],
 )
-def test_scans_are_no_text(rel: str) -> None:
-    ex = extract_pdf(PWL / rel)
+@pytest.mark.parametrize("extractor", EXTRACTORS)
+def test_scans_are_no_text(rel: str, extractor: str) -> None:
+    ex = extract_pdf(PWL / rel, extractor)
     assert ex.status == "no-text"
     assert ex.reason == "no text layer (scanned?)"
     assert ex.pages  # the page count is still known
+    # ... and every page is flagged for OCR, by either backend
+    assert [(f.page, f.kind) for f in ex.needs_ocr] == [(i + 1, "no-text") for i in range(len(ex.pages))]
 
 
 def test_chinese_pdfs_are_ok() -> None:
@@ -180,6 +181,8 @@ def test_font_without_unicode_map_is_garbled() -> None:
     ex = extract_pdf(PWL / "operating_systems" / "therac.pdf")
     assert ex.status == "garbled"
     assert "garbage" in (ex.reason or "")
+    assert [f.page for f in ex.needs_ocr] == list(range(1, len(ex.pages) + 1))
+    assert {f.kind for f in ex.needs_ocr} == {"garbled"}
 
 
 ODD_EXPECTED = {
@@ -217,6 +220,8 @@ def test_odd_files(name: str, expected: tuple[str, str | None], capfd: pytest.Ca
     assert (ex.status, ex.reason) == (status, reason)
     if status == "ok":
         assert any(p.strip() for p in ex.pages)
+    # No page of these needs OCR: icon-size image pages, blank pages, Arabic, forms, damaged streams.
+    assert ex.needs_ocr == []
     out, err = capfd.readouterr()
     assert out == "" and err == ""  # backends must not print to the user's terminal
 
